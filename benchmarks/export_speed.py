@@ -1,0 +1,114 @@
+"""One segment through onnxruntime (CPU) and through PyTorch eager, same weights, side by side.
+
+    python benchmarks/export_speed.py                      # high, random weights, 10 s segment
+    python benchmarks/export_speed.py --config tiny --repeats 5
+    python benchmarks/export_speed.py --model models/high.onnx --checkpoint weights.pt
+
+Exports the model first (timed), unless ``--model`` names an existing export. Prints the
+median time of each runtime over ``--repeats`` runs after one warm-up, the ratio, and how far
+apart their outputs are.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import onnxruntime as ort
+import torch
+from torchaudio.models import HDemucs
+
+from stemboard.export import export_hdemucs
+from stemboard.export.exporter import verification_input
+from stemboard.export.verify import compare_stems
+from stemboard.export.weights import load_checkpoint
+from stemboard.registry import architecture
+
+
+def _median_seconds(run, repeats: int) -> float:
+    run()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default="high", help="architecture (default high)")
+    parser.add_argument("--checkpoint", help="weights; random (seed 0) when omitted")
+    parser.add_argument("--model", help="an existing export of the same weights (skips exporting)")
+    parser.add_argument("--segment", type=float, default=10.0, help="seconds (default 10)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=0, help="0: each runtime's default")
+    args = parser.parse_args()
+
+    arch = architecture(args.config)
+    if args.checkpoint:
+        model, _ = load_checkpoint(args.checkpoint, arch)
+    else:
+        torch.manual_seed(0)
+        model = HDemucs(**arch.hdemucs_kwargs()).eval()
+
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(args.model) if args.model else Path(scratch) / f"{arch.name}.onnx"
+        export_seconds = None
+        if not args.model:
+            started = time.perf_counter()
+            export_hdemucs(
+                path,
+                checkpoint=args.checkpoint,
+                config=arch.name,
+                seed=None if args.checkpoint else 0,
+                segment=args.segment,
+                verify=False,
+                log=lambda _: None,
+            )
+            export_seconds = time.perf_counter() - started
+
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        if args.threads:
+            options.intra_op_num_threads = args.threads
+            torch.set_num_threads(args.threads)
+        session = ort.InferenceSession(os.fspath(path), options, providers=["CPUExecutionProvider"])
+        segment = int(session.get_modelmeta().custom_metadata_map["stemboard.segment_samples"])
+        mix = verification_input(segment, arch.sample_rate, batch=1)
+        tensor = torch.from_numpy(mix)
+
+        def run_onnx():
+            return session.run(["stems"], {"mix": mix})[0]
+
+        def run_torch():
+            with torch.inference_mode():
+                return model(tensor).numpy()
+
+        onnx_seconds = _median_seconds(run_onnx, args.repeats)
+        torch_seconds = _median_seconds(run_torch, args.repeats)
+        worst = min(s.snr_db for s in compare_stems(run_torch(), run_onnx(), arch.sources))
+
+    audio_seconds = segment / arch.sample_rate
+    print(f"model {arch.name}, one segment of {segment} samples ({audio_seconds:.2f} s), batch 1")
+    print(
+        f"threads: onnxruntime {options.intra_op_num_threads or 'default'},"
+        f" torch {torch.get_num_threads()}"
+    )
+    if export_seconds is not None:
+        print(f"export (trace + write, no verification): {export_seconds:.1f} s")
+    print(f"{'runtime':<22}{'seconds':>10}{'x realtime':>12}")
+    print(f"{'pytorch eager':<22}{torch_seconds:>10.3f}{audio_seconds / torch_seconds:>12.2f}")
+    print(f"{'onnxruntime cpu':<22}{onnx_seconds:>10.3f}{audio_seconds / onnx_seconds:>12.2f}")
+    print(f"speed-up onnxruntime / pytorch: {torch_seconds / onnx_seconds:.2f}x")
+    print(f"worst-stem SNR onnxruntime vs pytorch: {worst:.1f} dB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

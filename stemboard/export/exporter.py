@@ -1,0 +1,287 @@
+"""HDemucs -> one ONNX graph: ``mix [batch, 2, samples]`` -> ``stems [batch, sources, 2, samples]``.
+
+The steps: resolve the weights (a bundle, a checkpoint or a seeded random initialisation),
+switch the model to exportable operators, trace it with torch's dynamo exporter at a fixed
+segment length with a dynamic batch axis, write the metadata of the ONNX contract, optionally
+derive a float16 variant, verify both against PyTorch, and only then move the files into place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import os
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from torchaudio.models import HDemucs
+
+from stemboard import __version__
+from stemboard.errors import StemboardError
+from stemboard.export.exportable import make_exportable
+from stemboard.export.verify import Verification, verify_export
+from stemboard.export.weights import load_checkpoint, resolve_bundle
+from stemboard.model_format import FORMAT_VERSION, fp16_path_for
+from stemboard.registry import Architecture, architecture, bundle, bundle_for_sha256
+from stemboard.signals import music_like
+
+DEFAULT_SEGMENT_SECONDS = 10.0
+MIN_SEGMENT_SECONDS = 0.5
+FP32_MIN_SNR_DB = 60.0
+FP16_MIN_SNR_DB = 30.0
+
+
+@dataclass
+class ExportResult:
+    """What an export wrote and how it verified."""
+
+    path: Path
+    fp16_path: Path | None
+    metadata: dict[str, str]
+    verification: list[Verification] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@dataclass
+class _Weights:
+    model: HDemucs
+    arch: Architecture
+    model_name: str
+    origin: str
+    sha256: str
+
+
+def segment_samples_for(arch: Architecture, seconds: float) -> int:
+    """The baked-in segment length: ``seconds`` rounded to a whole number of ``2 * hop`` samples.
+
+    HDemucs downsamples its time branch by ``hop`` and then by 2 more after the branches merge;
+    a multiple of ``2 * hop`` (2048 samples, 46 ms at nfft 4096) is divided evenly by every
+    stride, so no layer pads the segment internally.
+    """
+    if not math.isfinite(seconds) or seconds < MIN_SEGMENT_SECONDS:
+        raise StemboardError(
+            f"--segment must be at least {MIN_SEGMENT_SECONDS} seconds, got {seconds}"
+        )
+    quantum = 2 * arch.hop_length
+    return max(1, round(seconds * arch.sample_rate / quantum)) * quantum
+
+
+def _state_sha256(model: torch.nn.Module) -> str:
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _resolve_weights(
+    bundle_name: str | None,
+    checkpoint: str | os.PathLike | None,
+    config: str | None,
+    seed: int | None,
+    log: Callable[[str], None],
+) -> _Weights:
+    if (bundle_name is not None) + (checkpoint is not None) + (
+        config is not None and checkpoint is None
+    ) != 1:
+        raise StemboardError(
+            "give exactly one weight source: --bundle NAME, --checkpoint FILE "
+            "(with --config NAME for a non-default architecture) or --config NAME (random weights)"
+        )
+    if seed is not None and (bundle_name is not None or checkpoint is not None):
+        raise StemboardError("--seed only applies to a random initialisation (--config alone)")
+    if bundle_name is not None:
+        record = bundle(bundle_name)
+        arch = architecture(record.architecture)
+        path = resolve_bundle(record, progress=True)
+        model, sha = load_checkpoint(path, arch)
+        return _Weights(model, arch, record.name, f"bundle {record.name}", sha)
+    if checkpoint is not None:
+        arch = architecture(config or "high")
+        model, sha = load_checkpoint(checkpoint, arch)
+        official = bundle_for_sha256(sha)
+        if official is not None and official.architecture == arch.name:
+            log(f"{checkpoint} is the official {official.name} file")
+            return _Weights(model, arch, official.name, f"bundle {official.name}", sha)
+        return _Weights(model, arch, arch.name, f"checkpoint {Path(checkpoint).name}", sha)
+    arch = architecture(config)
+    seed = 0 if seed is None else seed
+    torch.manual_seed(seed)
+    model = HDemucs(**arch.hdemucs_kwargs()).eval()
+    return _Weights(model, arch, arch.name, f"random (seed {seed})", _state_sha256(model))
+
+
+def _metadata(weights: _Weights, segment: int, precision: str) -> dict[str, str]:
+    arch = weights.arch
+    return {
+        "stemboard.format": str(FORMAT_VERSION),
+        "stemboard.sources": ",".join(arch.sources),
+        "stemboard.sample_rate": str(arch.sample_rate),
+        "stemboard.segment_samples": str(segment),
+        "stemboard.audio_channels": str(arch.audio_channels),
+        "stemboard.model": weights.model_name,
+        "stemboard.architecture": arch.name,
+        "stemboard.weights": weights.origin,
+        "stemboard.weights_sha256": weights.sha256,
+        "stemboard.precision": precision,
+        "stemboard.nfft": str(arch.nfft),
+        "stemboard.version": __version__,
+    }
+
+
+def _set_metadata(proto: onnx.ModelProto, metadata: dict[str, str]) -> None:
+    del proto.metadata_props[:]
+    for key, value in metadata.items():
+        proto.metadata_props.add(key=key, value=value)
+    proto.producer_name = "stemboard"
+    proto.producer_version = __version__
+    proto.doc_string = (
+        f"HDemucs ({metadata['stemboard.model']}) source separator: mix [batch, 2, "
+        f"{metadata['stemboard.segment_samples']}] -> stems [batch, sources, 2, samples]"
+    )
+
+
+def _trace(exportable: HDemucs, segment: int) -> onnx.ModelProto:
+    # Batch 2 in the example: torch.export specialises a size-1 axis to a constant.
+    example = torch.zeros(2, 2, segment)
+    exporter_log = logging.getLogger("torch.onnx")
+    level = exporter_log.level
+    exporter_log.setLevel(logging.ERROR)  # it warns about torchvision ops it cannot register
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(
+                exportable,
+                (example,),
+                None,
+                dynamo=True,
+                input_names=["mix"],
+                output_names=["stems"],
+                dynamic_shapes=({0: torch.export.Dim("batch")},),
+                external_data=False,
+                verbose=False,
+            )
+    finally:
+        exporter_log.setLevel(level)
+    return program.model_proto
+
+
+def _to_float16(proto: onnx.ModelProto) -> onnx.ModelProto:
+    """Float16 inside, float32 ``mix`` and ``stems`` at the boundary."""
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+    from onnxruntime.transformers.onnx_model import OnnxModel
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        half = convert_float_to_float16(proto, keep_io_types=True, disable_shape_infer=False)
+    # The converter appends its boundary casts at the end of the node list; ONNX wants the
+    # nodes in topological order.
+    OnnxModel(half).topological_sort()
+    onnx.checker.check_model(half)
+    return half
+
+
+def _save(proto: onnx.ModelProto, directory: Path) -> Path:
+    handle, name = tempfile.mkstemp(dir=directory, prefix=".stemboard-", suffix=".onnx.part")
+    os.close(handle)
+    onnx.save_model(proto, name)
+    return Path(name)
+
+
+def verification_input(segment: int, sample_rate: int, batch: int = 2) -> np.ndarray:
+    """Music-like, normalised as the node feeds it: float32 ``[batch, 2, segment]``."""
+    clips = [
+        music_like(segment / sample_rate, sample_rate, seed=i)[:, :segment] for i in range(batch)
+    ]
+    mix = np.stack(clips)
+    mono = mix.mean(axis=1, keepdims=True)
+    return ((mix - mono.mean(axis=2, keepdims=True)) / mono.std(axis=2, keepdims=True)).astype(
+        np.float32
+    )
+
+
+def export_hdemucs(
+    out: str | os.PathLike,
+    *,
+    bundle: str | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    config: str | None = None,
+    seed: int | None = None,
+    segment: float = DEFAULT_SEGMENT_SECONDS,
+    fp16: bool = False,
+    verify: bool = True,
+    log: Callable[[str], None] = print,
+) -> ExportResult:
+    """Export an HDemucs to ``out`` (and ``<out>.fp16.onnx`` with ``fp16=True``).
+
+    Example::
+
+        from stemboard.export import export_hdemucs
+        export_hdemucs("tiny.onnx", config="tiny", segment=5.0)
+
+    Exactly one weight source: ``bundle`` (a name in :data:`stemboard.registry.BUNDLES`),
+    ``checkpoint`` (a ``torch.save``'d state_dict; ``config`` names its architecture, ``high``
+    by default) or ``config`` alone (random weights from ``seed``). ``segment`` is in seconds.
+    With ``verify`` the files are written only if onnxruntime matches PyTorch on every stem
+    (>= 60 dB SNR in float32, >= 30 dB in float16); otherwise a VerificationError is raised and
+    nothing is left behind.
+    """
+    started = time.perf_counter()
+    out = Path(out)
+    if out.suffix != ".onnx":
+        raise StemboardError(f"--out must name a .onnx file, got {out}")
+    if out.is_dir():
+        raise StemboardError(f"--out {out} is a directory; name a .onnx file")
+    weights = _resolve_weights(bundle, checkpoint, config, seed, log)
+    segment_samples = segment_samples_for(weights.arch, segment)
+    log(
+        f"exporting {weights.arch.name} ({weights.origin}) with segments of {segment_samples} "
+        f"samples ({segment_samples / weights.arch.sample_rate:.3f} s)"
+    )
+    proto = _trace(make_exportable(weights.model), segment_samples)
+    metadata = _metadata(weights, segment_samples, "float32")
+    _set_metadata(proto, metadata)
+    onnx.checker.check_model(proto)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    written: list[tuple[Path, Path]] = []
+    try:
+        written.append((_save(proto, out.parent), out))
+        fp16_target = fp16_path_for(out) if fp16 else None
+        if fp16_target is not None:
+            half = _to_float16(proto)
+            _set_metadata(half, _metadata(weights, segment_samples, "float16"))
+            written.append((_save(half, out.parent), fp16_target))
+        checks: list[Verification] = []
+        if verify:
+            mix = verification_input(segment_samples, weights.arch.sample_rate)
+            with torch.no_grad():
+                reference = weights.model(torch.from_numpy(mix)).numpy()
+            for (temporary, target), minimum in zip(
+                written, (FP32_MIN_SNR_DB, FP16_MIN_SNR_DB), strict=False
+            ):
+                check = verify_export(
+                    temporary, mix, reference, weights.arch.sources, minimum, label=target.name
+                )
+                log(check.report())
+                checks.append(check)
+                check.raise_if_failed()
+        for temporary, target in written:
+            os.replace(temporary, target)
+    finally:
+        for temporary, _ in written:
+            temporary.unlink(missing_ok=True)
+    elapsed = time.perf_counter() - started
+    log(
+        f"wrote {out}"
+        + (f" and {written[1][1]}" if len(written) > 1 else "")
+        + f" in {elapsed:.1f} s"
+    )
+    return ExportResult(out, written[1][1] if len(written) > 1 else None, metadata, checks, elapsed)

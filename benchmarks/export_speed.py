@@ -12,6 +12,7 @@ apart their outputs are.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -19,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import onnxruntime as ort
 import torch
 from torchaudio.models import HDemucs
@@ -40,6 +42,25 @@ def _median_seconds(run, repeats: int) -> float:
     return statistics.median(times)
 
 
+def _operator_shares(path: Path, mix: np.ndarray, scratch: str) -> dict[str, float]:
+    """Fraction of onnxruntime's kernel time spent in each operator type, from its profiler."""
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    options.enable_profiling = True
+    options.profile_file_prefix = os.path.join(scratch, "profile")
+    session = ort.InferenceSession(os.fspath(path), options, providers=["CPUExecutionProvider"])
+    session.run(["stems"], {"mix": mix})
+    with open(session.end_profiling()) as handle:
+        events = json.load(handle)
+    totals: dict[str, float] = {}
+    for event in events:
+        if event.get("cat") == "Node" and event["name"].endswith("_kernel_time"):
+            op = event["args"]["op_name"]
+            totals[op] = totals.get(op, 0.0) + event["dur"]
+    whole = sum(totals.values()) or 1.0
+    return {op: value / whole for op, value in totals.items()}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="high", help="architecture (default high)")
@@ -48,6 +69,9 @@ def main() -> int:
     parser.add_argument("--segment", type=float, default=10.0, help="seconds (default 10)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=0, help="0: each runtime's default")
+    parser.add_argument(
+        "--profile", action="store_true", help="also print onnxruntime's time per operator type"
+    )
     args = parser.parse_args()
 
     arch = architecture(args.config)
@@ -93,6 +117,7 @@ def main() -> int:
         onnx_seconds = _median_seconds(run_onnx, args.repeats)
         torch_seconds = _median_seconds(run_torch, args.repeats)
         worst = min(s.snr_db for s in compare_stems(run_torch(), run_onnx(), arch.sources))
+        shares = _operator_shares(path, mix, scratch) if args.profile else {}
 
     audio_seconds = segment / arch.sample_rate
     print(f"model {arch.name}, one segment of {segment} samples ({audio_seconds:.2f} s), batch 1")
@@ -107,6 +132,10 @@ def main() -> int:
     print(f"{'onnxruntime cpu':<22}{onnx_seconds:>10.3f}{audio_seconds / onnx_seconds:>12.2f}")
     print(f"speed-up onnxruntime / pytorch: {torch_seconds / onnx_seconds:.2f}x")
     print(f"worst-stem SNR onnxruntime vs pytorch: {worst:.1f} dB")
+    if shares:
+        print("onnxruntime time per operator type (one profiled run):")
+        for op, share in sorted(shares.items(), key=lambda item: -item[1])[:12]:
+            print(f"  {op:<24}{100 * share:6.1f} %")
     return 0
 
 

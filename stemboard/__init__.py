@@ -1,11 +1,18 @@
 """stemboard: Hybrid Demucs source separation as a pedalboard-style processing node.
 
+Example::
+
+    import stemboard
+    node = stemboard.SeparatorNode("models/tiny.onnx")
+    stems = node.separate(audio, 44100)          # {"drums": ..., "bass": ..., ...}
+
 The runtime never imports torch; the exporter lives in :mod:`stemboard.export`.
 """
 
-from stemboard.errors import StemboardError
-from stemboard.model_format import ModelInfo
-
 __version__ = "0.1.0"
 
-__all__ = ["ModelInfo", "StemboardError", "__version__"]
+from stemboard.errors import StemboardError
+from stemboard.model_format import ModelInfo
+from stemboard.node import SeparatorNode
+
+__all__ = ["ModelInfo", "SeparatorNode", "StemboardError", "__version__"]

@@ -88,6 +88,127 @@ def _run_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _comma_list(text: str) -> list[str]:
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    if not items:
+        raise argparse.ArgumentTypeError("expected comma-separated names, e.g. vocals,drums")
+    return items
+
+
+def _overlap(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {text!r}") from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _add_separate(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "separate",
+        help="separate audio files into stems",
+        description="Separate each INPUT into DIR/<track>/<stem>.<format>.",
+    )
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files")
+    parser.add_argument("-o", "--out", required=True, metavar="DIR", help="output directory")
+    parser.add_argument(
+        "--model",
+        default="hdemucs_high_musdb_plus",
+        help="an exported .onnx file or a known name (default hdemucs_high_musdb_plus)",
+    )
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument("--fp16", action="store_true", help="use the model's .fp16.onnx variant")
+    parser.add_argument("--stems", type=_comma_list, help="only these stems, e.g. vocals,drums")
+    parser.add_argument("--format", default="wav", help="wav, flac, ogg or mp3 (default wav)")
+    parser.add_argument(
+        "--bit-depth", type=int, default=16, choices=(16, 24, 32), help="default 16"
+    )
+    parser.add_argument("--overlap", type=_overlap, default=0.25, help="default 0.25")
+    parser.add_argument("--batch-size", type=_positive_int, help="segments per run")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing stem files")
+    parser.set_defaults(run=_run_separate)
+
+
+class _Progress:
+    """A one-line progress bar on a terminal; silent otherwise."""
+
+    def __init__(self, label: str, stream=sys.stderr):
+        self.label = label
+        self.stream = stream
+        self.enabled = stream.isatty()
+        self.shown = -1
+
+    def __call__(self, fraction: float) -> None:
+        percent = int(100 * fraction)
+        if self.enabled and percent != self.shown:
+            self.shown = percent
+            bar = "#" * (percent // 4)
+            self.stream.write(f"\r{self.label} [{bar:<25}] {percent:3d}%")
+            self.stream.flush()
+
+    def close(self) -> None:
+        if self.enabled and self.shown >= 0:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _run_separate(args: argparse.Namespace) -> int:
+    from stemboard import io
+    from stemboard.node import SeparatorNode
+
+    io.check_output_format(args.format, args.bit_depth)
+    node = SeparatorNode(
+        args.model,
+        device=args.device,
+        overlap=args.overlap,
+        batch_size=args.batch_size,
+        fp16=args.fp16,
+    )
+    if args.stems:
+        unknown = [name for name in args.stems if name not in node.sources]
+        if unknown:
+            raise StemboardError(
+                f"unknown stem {unknown[0]!r} in --stems; the model has: {', '.join(node.sources)}"
+            )
+    failed = 0
+    for index, path in enumerate(args.inputs, 1):
+        progress = _Progress(f"[{index}/{len(args.inputs)}] {path}")
+        try:
+            written = node.separate_file(
+                path,
+                args.out,
+                stems=args.stems,
+                format=args.format,
+                bit_depth=args.bit_depth,
+                overwrite=args.overwrite,
+                progress=progress,
+            )
+        except StemboardError as error:
+            progress.close()
+            failed += 1
+            print(f"stemboard: error: {error}", file=sys.stderr)
+            continue
+        progress.close()
+        folder = next(iter(written.values())).parent
+        print(f"{path}: {', '.join(written)} -> {folder}")
+    if failed:
+        print(f"stemboard: {failed} of {len(args.inputs)} inputs failed", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="stemboard", description="Hybrid Demucs source separation as a processing node."
@@ -95,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"stemboard {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_export(commands)
+    _add_separate(commands)
     return parser
 
 

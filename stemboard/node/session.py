@@ -1,0 +1,143 @@
+"""onnxruntime sessions for exported models: provider choice, verification, caching, IO binding.
+
+A session is created once per (file, device) and shared: onnxruntime's ``run`` is safe to call
+from several threads. After creating a session the provider that really runs is checked, because
+onnxruntime silently falls back to the CPU when a CUDA library is missing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import onnxruntime as ort
+
+from stemboard.errors import ModelFormatError, StemboardError
+from stemboard.model_format import INPUT_NAME, OUTPUT_NAME, ModelInfo, read_model_info
+
+log = logging.getLogger(__name__)
+
+DEVICES = ("auto", "cpu", "cuda")
+_CUDA = "CUDAExecutionProvider"
+_CPU = "CPUExecutionProvider"
+
+
+class ModelSession:
+    """One exported model loaded on one device. ``run`` is the only verb.
+
+    Example::
+
+        session = ModelSession.open("tiny.onnx", device="cpu")
+        stems = session.run(batch)      # [batch, 2, segment] -> [batch, sources, 2, segment]
+    """
+
+    _cache: ClassVar[dict[tuple, ModelSession]] = {}
+    _cache_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, path: Path, device: str):
+        self.path = path
+        self.session, self.device = _create(path, device)
+        self.info: ModelInfo = read_model_info(self.session, source=str(path))
+        self._cuda = self.device == "cuda"
+        self._bindings = threading.local()
+
+    @classmethod
+    def open(cls, path: str | os.PathLike, device: str = "auto") -> ModelSession:
+        """The cached session for ``(path, device)``, created on first use."""
+        if device not in DEVICES:
+            raise StemboardError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
+        path = Path(path).resolve()
+        if not path.is_file():
+            raise StemboardError(f"model file {path} does not exist")
+        key = (str(path), path.stat().st_mtime_ns, device)
+        with cls._cache_lock:
+            session = cls._cache.get(key)
+            if session is None:
+                session = cls._cache[key] = cls(path, device)
+        return session
+
+    @property
+    def providers(self) -> list[str]:
+        return self.session.get_providers()
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """``[batch, channels, segment]`` float32 -> ``[batch, sources, channels, segment]``."""
+        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        if not self._cuda:
+            return self.session.run([OUTPUT_NAME], {INPUT_NAME: batch})[0]
+        binding, mix, stems = self._device_buffers(batch.shape)
+        mix.update_inplace(batch)
+        self.session.run_with_iobinding(binding)
+        return stems.numpy()
+
+    def _device_buffers(self, shape: tuple[int, ...]):
+        """IO binding with input and output kept on the GPU, reused for each batch shape."""
+        cache = getattr(self._bindings, "by_shape", None)
+        if cache is None:
+            cache = self._bindings.by_shape = {}
+        if shape not in cache:
+            info = self.info
+            out_shape = (shape[0], len(info.sources), info.audio_channels, info.segment_samples)
+            mix = ort.OrtValue.ortvalue_from_shape_and_type(shape, np.float32, "cuda", 0)
+            stems = ort.OrtValue.ortvalue_from_shape_and_type(out_shape, np.float32, "cuda", 0)
+            binding = self.session.io_binding()
+            binding.bind_ortvalue_input(INPUT_NAME, mix)
+            binding.bind_ortvalue_output(OUTPUT_NAME, stems)
+            cache[shape] = (binding, mix, stems)
+        return cache[shape]
+
+
+_cuda_state: dict[str, bool] = {}
+
+
+def cuda_available() -> bool:
+    """Whether this onnxruntime build has the CUDA provider (not whether a GPU answers)."""
+    return _CUDA in ort.get_available_providers()
+
+
+def _options() -> ort.SessionOptions:
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return options
+
+
+def _create(path: Path, device: str) -> tuple[ort.InferenceSession, str]:
+    want_cuda = device == "cuda" or (device == "auto" and cuda_available())
+    if want_cuda and (device == "cuda" or _cuda_state.get("works", True)):
+        if hasattr(ort, "preload_dlls") and not _cuda_state.get("preloaded"):
+            _cuda_state["preloaded"] = True
+            try:
+                ort.preload_dlls()
+            except Exception as error:  # a missing library shows up below as a CPU fallback
+                log.debug("onnxruntime.preload_dlls failed: %s", error)
+        try:
+            session = ort.InferenceSession(str(path), _options(), providers=[_CUDA, _CPU])
+        except Exception as error:
+            session, reason = None, f"{type(error).__name__}: {str(error).splitlines()[0]}"
+        else:
+            reason = "onnxruntime fell back to the CPU (a CUDA or cuDNN library is missing?)"
+        if session is not None and session.get_providers()[0] == _CUDA:
+            _cuda_state["works"] = True
+            return session, "cuda"
+        _cuda_state["works"] = False
+        if device == "cuda":
+            raise StemboardError(
+                f"device 'cuda' was asked for but cannot run {path.name}: {reason}"
+            )
+        log.info("no usable GPU (%s); running on the CPU", reason)
+    elif device == "cuda":
+        raise StemboardError(
+            "device 'cuda' was asked for but this onnxruntime has no CUDA provider "
+            f"(available: {', '.join(ort.get_available_providers())}); install onnxruntime-gpu"
+        )
+    try:
+        return ort.InferenceSession(str(path), _options(), providers=[_CPU]), "cpu"
+    except Exception as error:  # onnxruntime raises its own exception types for broken files
+        raise ModelFormatError(
+            f"{path} cannot be loaded by onnxruntime: {str(error).splitlines()[0]}"
+        ) from None

@@ -1,0 +1,231 @@
+"""SeparatorNode: the pedalboard-compatible contract, streaming, and parity with PyTorch."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from stemboard.errors import ModelFormatError, StemboardError
+from stemboard.node import SeparatorNode
+from stemboard.signals import music_like
+
+SOURCES = ("drums", "bass", "other", "vocals")
+
+
+@pytest.fixture(scope="module")
+def identity(identity_model):
+    return SeparatorNode(identity_model, device="cpu", overlap=0.25, batch_size=3)
+
+
+def _stereo(n, seed=0):
+    return np.random.default_rng(seed).uniform(-0.5, 0.5, (2, n)).astype(np.float32)
+
+
+@pytest.mark.parametrize("n", [1, 2, 100, 4095, 4096, 4097, 10_000, 30_001])
+def test_identity_model_returns_every_stem_unchanged(identity, n):
+    x = _stereo(n, n)
+    stems = identity.separate(x, 44100)
+    assert list(stems) == list(SOURCES)
+    for stem in stems.values():
+        assert stem.shape == x.shape and stem.dtype == np.float32
+        np.testing.assert_allclose(stem, x, rtol=0, atol=1e-5)
+
+
+def test_process_is_the_gain_weighted_sum(identity_model):
+    x = _stereo(9000)
+    node = SeparatorNode(identity_model, device="cpu", gains={"vocals": 0, "bass": 0.5})
+    np.testing.assert_allclose(node(x, 44100), 2.5 * x, atol=1e-5)
+    only = SeparatorNode(identity_model, device="cpu", stem="vocals")
+    np.testing.assert_allclose(only.process(x, 44100), x, atol=1e-5)
+    pair = SeparatorNode(identity_model, device="cpu", stem=["drums", "bass"], gains={"bass": 2})
+    np.testing.assert_allclose(pair(x, 44100), 3 * x, atol=1e-5)
+
+
+def test_unknown_stem_names_list_the_valid_ones(identity_model):
+    with pytest.raises(ValueError, match="drums, bass, other, vocals"):
+        SeparatorNode(identity_model, device="cpu", stem="guitar")
+    with pytest.raises(ValueError, match=r"'piano' in gains"):
+        SeparatorNode(identity_model, device="cpu", gains={"piano": 1})
+
+
+def test_properties_come_from_the_metadata(identity, identity_model):
+    assert identity.sources == SOURCES
+    assert identity.sample_rate == 44100
+    assert identity.latency_samples == 4096
+    assert identity.device == "cpu"
+    assert "identity.onnx" in repr(identity)
+
+
+def test_channels_last_and_mono_layouts_come_back_as_given(identity):
+    x = _stereo(5000)
+    np.testing.assert_allclose(identity(x.T.copy(), 44100), 4 * x.T, atol=1e-5)
+    mono = x[0]
+    out = identity(mono, 44100)
+    assert out.shape == mono.shape
+    np.testing.assert_allclose(out, 4 * mono, atol=1e-5)
+
+
+def test_float64_in_float32_out_and_other_dtypes_refused(identity):
+    x = _stereo(3000).astype(np.float64)
+    assert identity(x, 44100).dtype == np.float32
+    with pytest.raises(TypeError):
+        identity((x * 1000).astype(np.int16), 44100)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_input_is_a_value_error(identity, bad):
+    x = _stereo(3000)
+    x[1, 17] = bad
+    with pytest.raises(ValueError, match=r"NaN|infinite"):
+        identity(x, 44100)
+
+
+def test_silence_and_a_single_sample_work(identity):
+    silence = np.zeros((2, 20_000), np.float32)
+    out = identity(silence, 44100)
+    assert out.shape == silence.shape and not out.any()
+    one = np.array([[0.25], [-0.25]], np.float32)
+    assert identity(one, 44100).shape == (2, 1)
+    assert identity(np.zeros((2, 0), np.float32), 44100).shape == (2, 0)
+
+
+@pytest.mark.parametrize("rate", [22050, 48000, 96000])
+def test_other_sample_rates_keep_the_input_length(identity, rate):
+    t = np.arange(rate // 2) / rate
+    x = (
+        np.stack([np.sin(2 * np.pi * 440 * t), np.sin(2 * np.pi * 660 * t)]).astype(np.float32)
+        * 0.5
+    )
+    out = identity(x, rate)
+    assert out.shape == x.shape
+    middle = slice(len(t) // 4, 3 * len(t) // 4)
+    error = out[:, middle] - 4 * x[:, middle]
+    assert np.sqrt(np.mean(error**2)) < 0.01 * np.sqrt(np.mean((4 * x) ** 2))
+
+
+def _stream(node, x, rate, sizes):
+    parts, position, i = [], 0, 0
+    while position < x.shape[-1]:
+        size = sizes[i % len(sizes)]
+        parts.append(node.process(x[..., position : position + size], rate, reset=False))
+        position += size
+        i += 1
+    parts.append(node.flush())
+    return np.concatenate(parts, axis=-1)
+
+
+@pytest.mark.parametrize("rate", [44100, 48000])
+def test_streaming_matches_offline_with_random_block_sizes(identity_model, rate):
+    node = SeparatorNode(identity_model, device="cpu", gains={"drums": 0.3})
+    x = _stereo(23_456, 3)
+    offline = node(x, rate)
+    sizes = list(np.random.default_rng(rate).integers(1, 3000, size=30))
+    streamed = _stream(node, x, rate, sizes)
+    assert streamed.shape == offline.shape
+    np.testing.assert_allclose(streamed, offline, rtol=0, atol=1e-4)
+
+
+def test_streaming_output_is_aligned_and_never_ahead(identity_model):
+    node = SeparatorNode(identity_model, device="cpu")
+    x = _stereo(12_000, 4)
+    given = returned = 0
+    for start in range(0, 12_000, 1000):
+        out = node.process(x[:, start : start + 1000], 44100, reset=False)
+        given += 1000
+        np.testing.assert_allclose(out, 4 * x[:, returned : returned + out.shape[-1]], atol=1e-5)
+        returned += out.shape[-1]
+        assert returned <= given
+    assert returned < given  # the node is still holding a segment
+    rest = node.flush()
+    assert returned + rest.shape[-1] == 12_000
+    assert node.flush().shape[-1] == 0
+
+
+def test_sample_rate_change_within_a_stream_is_refused(identity_model):
+    node = SeparatorNode(identity_model, device="cpu")
+    node.process(_stereo(100), 44100, reset=False)
+    with pytest.raises(ValueError, match="sample rate changed"):
+        node.process(_stereo(100), 48000, reset=False)
+    node.reset()
+    node.process(_stereo(100), 48000, reset=False)
+
+
+def test_a_file_that_breaks_the_contract_is_refused(tmp_path, make_identity_model):
+    bad = make_identity_model(tmp_path / "bad.onnx", **{"stemboard.segment_samples": "999"})
+    with pytest.raises(ModelFormatError, match="shape"):
+        SeparatorNode(bad, device="cpu")
+    garbage = tmp_path / "garbage.onnx"
+    garbage.write_bytes(b"not onnx")
+    with pytest.raises(ModelFormatError, match=r"garbage\.onnx"):
+        SeparatorNode(garbage, device="cpu")
+    with pytest.raises(StemboardError, match="does not exist"):
+        SeparatorNode(tmp_path / "missing.onnx", device="cpu")
+    with pytest.raises(StemboardError, match="unknown model"):
+        SeparatorNode("no_such_model", device="cpu")
+
+
+def test_known_bundle_without_torch_says_how_to_get_it(tmp_path):
+    script = (
+        "import sys; sys.modules['torch'] = None\n"
+        "from stemboard.node import SeparatorNode\n"
+        "try:\n"
+        "    SeparatorNode('hdemucs_high_musdb_plus', device='cpu')\n"
+        "except Exception as e:\n"
+        "    print(type(e).__name__, e)\n"
+    )
+    env = {"STEMBOARD_CACHE": str(tmp_path), "PATH": ""}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
+    assert "StemboardError" in done.stdout
+    assert "stemboard export --bundle hdemucs_high_musdb_plus" in done.stdout
+    assert str(tmp_path) in done.stdout
+
+
+def test_runtime_does_not_import_torch():
+    script = (
+        "import sys, stemboard, stemboard.node, stemboard.cli, stemboard.io\n"
+        "print('torch' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "False"
+
+
+def test_tiny_node_matches_a_pytorch_run_with_the_same_segmentation(tiny_export):
+    torch = pytest.importorskip("torch")
+    from torchaudio.models import HDemucs
+
+    from stemboard.node.overlap_add import OverlapAdd
+    from stemboard.registry import architecture
+
+    torch.manual_seed(0)
+    model = HDemucs(**architecture("tiny").hdemucs_kwargs()).eval()
+    node = SeparatorNode(tiny_export.path, device="cpu", overlap=0.25, batch_size=2)
+    x = music_like(14.0, seed=9)
+    got = node.separate(x, 44100)
+
+    mono = x.mean(axis=0, dtype=np.float64)
+    mean, std = mono.mean(), mono.std(ddof=1)
+
+    def run(batch):
+        with torch.no_grad():
+            normalised = torch.from_numpy(((batch - mean) / std).astype(np.float32))
+            return model(normalised).numpy() * std + mean
+
+    engine = OverlapAdd(run, segment=node.segment_samples, sources=4, channels=2, overlap=0.25)
+    expected = np.concatenate([engine.push(x), engine.finish()], axis=-1)
+    for i, name in enumerate(SOURCES):
+        noise = np.sum((got[name] - expected[i]) ** 2)
+        snr = 10 * np.log10(np.sum(expected[i] ** 2) / noise)
+        assert snr >= 60, (name, snr)
+
+
+def test_tiny_streaming_matches_offline_within_1e_4(tiny_export):
+    node = SeparatorNode(tiny_export.path, device="cpu", gains={"vocals": 0})
+    x = music_like(12.0, seed=11)
+    offline = node(x, 44100)
+    sizes = list(np.random.default_rng(5).integers(500, 60_000, size=20))
+    streamed = _stream(node, x, 44100, sizes)
+    assert streamed.shape == offline.shape
+    np.testing.assert_allclose(streamed, offline, rtol=0, atol=1e-4)

@@ -93,3 +93,27 @@ def music_like(seconds: float, sample_rate: int = 44100, seed: int = 0) -> np.nd
     out += 0.002 * np.sin(2 * np.pi * 0.5 * t)  # a slow offset, so the mean is not exactly zero
     out *= 0.8 / max(np.abs(out).max(), 1e-9)
     return out.astype(np.float32)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m stemboard.signals OUT.wav [SECONDS] [SEED]``: write a music-like clip."""
+    import sys
+    from pathlib import Path
+
+    from pedalboard.io import AudioFile
+
+    args = sys.argv[1:] if argv is None else argv
+    if not 1 <= len(args) <= 3:
+        print("usage: python -m stemboard.signals OUT.wav [SECONDS] [SEED]", file=sys.stderr)
+        return 2
+    seconds = float(args[1]) if len(args) > 1 else 20.0
+    audio = music_like(seconds, seed=int(args[2]) if len(args) > 2 else 0)
+    Path(args[0]).parent.mkdir(parents=True, exist_ok=True)
+    with AudioFile(args[0], "w", 44100, 2, bit_depth=16) as out:
+        out.write(audio)
+    print(f"wrote {args[0]} ({seconds:g} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -17,6 +17,9 @@ Layout conventions (``hop = nfft // 4`` as HDemucs requires):
 
 - spectrogram ``[..., 2, freqs, frames]`` with real and imaginary parts on the ``2`` axis,
   ``freqs = nfft // 2``, ``frames = ceil(length / hop)``, exactly the frames HDemucs keeps.
+- inside, frames stay on the last axis throughout, and the two factors of each frame are
+  ordered so that every matrix product reads and writes contiguous memory: the only
+  transposes move signal-sized blocks (one per direction), never a whole spectrogram.
 """
 
 from __future__ import annotations
@@ -55,29 +58,25 @@ class RealSpectrogram(nn.Module):
         self.hop = nfft // 4
         rows, cols = _split_length(nfft)
         self.rows, self.cols = rows, cols
-        half_cols = cols // 2  # only bins k < nfft / 2, i.e. k2 < cols / 2, are needed
-        self.half_cols = half_cols
-        # n = cols * n1 + n2 (n1 < rows, n2 < cols); k = k1 + rows * k2 (k1 < rows, k2 < half_cols)
-        n1 = np.arange(rows)
+        half = cols // 2  # only bins k < nfft / 2, i.e. k2 < cols / 2, are needed
+        self.half_cols = half
+        # n = cols * n1 + n2 (n1 < rows, n2 < cols); k = k1 + rows * k2 (k1 < rows, k2 < half)
         k1 = np.arange(rows)
-        angle1 = -2.0 * np.pi * np.outer(k1, n1) / rows  # [k1, n1]
+        angle1 = -2.0 * np.pi * np.outer(k1, np.arange(rows)) / rows  # [k1, n1]
         first = np.concatenate([np.cos(angle1), np.sin(angle1)], axis=0)  # [2 * rows, rows]
         n2 = np.arange(cols)
-        twiddle = -2.0 * np.pi * np.outer(k1, n2) / nfft  # [k1, n2]
-        k2 = np.arange(half_cols)
-        angle2 = -2.0 * np.pi * np.outer(n2, k2) / cols  # [n2, k2]
+        twiddle = -2.0 * np.pi * np.outer(n2, k1) / nfft  # [n2, k1]
+        angle2 = -2.0 * np.pi * np.outer(np.arange(half), n2) / cols  # [k2, n2]
         c2, s2 = np.cos(angle2), np.sin(angle2)
-        # [re | im] @ [[c, s], [-s, c]] = [re c - im s | re s + im c]
-        second = np.block([[c2, s2], [-s2, c2]])  # [2 * cols, 2 * half_cols]
+        # [[c, -s], [s, c]] @ [re; im] = [re c - im s; re s + im c]
+        second = np.block([[c2, -s2], [s2, c2]])  # [2 * half, 2 * cols]
         # torch.stft(normalized=True) scales by nfft ** -0.5; fold it into the window.
-        window = _hann(nfft) / math.sqrt(nfft)
-        self.register_buffer(
-            "window", torch.tensor(window.reshape(rows, cols), dtype=torch.float32)
-        )
-        self.register_buffer("first", torch.tensor(first, dtype=torch.float32))
-        self.register_buffer("twiddle_cos", torch.tensor(np.cos(twiddle), dtype=torch.float32))
-        self.register_buffer("twiddle_sin", torch.tensor(np.sin(twiddle), dtype=torch.float32))
-        self.register_buffer("second", torch.tensor(second, dtype=torch.float32))
+        window = (_hann(nfft) / math.sqrt(nfft)).reshape(rows, cols).T  # [n2, n1]
+        self.register_buffer("window", _constant(window[:, :, None]))
+        self.register_buffer("first", _constant(first))
+        self.register_buffer("twiddle_cos", _constant(np.cos(twiddle)[:, :, None]))
+        self.register_buffer("twiddle_sin", _constant(np.sin(twiddle)[:, :, None]))
+        self.register_buffer("second", _constant(second))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         hop, rows, cols, half = self.hop, self.rows, self.cols, self.half_cols
@@ -91,21 +90,22 @@ class RealSpectrogram(nn.Module):
         right = pad + frames * hop - length
         if length <= max(pad, right):
             x = F.pad(x, (0, max(pad, right) - length + 1))
-        x = F.pad(x, (pad, right), mode="reflect").reshape(-1, frames + 3, hop)
-        blocks = [x[:, i : i + frames] for i in range(4)]
-        x = torch.cat(blocks, dim=-1).reshape(-1, frames, rows, cols) * self.window
-        a = torch.matmul(self.first, x)  # [M, frames, 2 * rows (re | im of k1), cols (n2)]
+        x = F.pad(x, (pad, right), mode="reflect")
+        # sample t * hop + cols * j1 + n2 -> [M, n2, j1, t]; frame t is blocks t .. t + 3
+        blocks = x.reshape(-1, frames + 3, hop // cols, cols).permute(0, 3, 2, 1)
+        x = torch.stack([blocks[..., q : q + frames] for q in range(4)], dim=2)
+        x = x.reshape(-1, cols, rows, frames) * self.window  # [M, n2, n1, T]
+        a = torch.matmul(self.first, x)  # [M, n2, 2 * rows (re | im of k1), T]
         re, im = a[:, :, :rows], a[:, :, rows:]
         b = torch.cat(
             [
                 re * self.twiddle_cos - im * self.twiddle_sin,
                 re * self.twiddle_sin + im * self.twiddle_cos,
             ],
-            dim=-1,
-        )  # [M, frames, k1, 2 * cols]
-        z = torch.matmul(b, self.second)  # [M, frames, k1, 2 * half (re | im of k2)]
-        z = z.reshape(-1, frames, rows, 2, half).permute(0, 3, 4, 2, 1)  # [M, 2, k2, k1, frames]
-        return z.reshape(*lead, 2, half * rows, frames)
+            dim=1,
+        )  # [M, 2 * cols (re | im of n2), k1, T]
+        z = torch.matmul(self.second, b.reshape(-1, 2 * cols, rows * frames))
+        return z.reshape(*lead, 2, half * rows, frames)  # k = k1 + rows * k2
 
 
 class RealInverseSpectrogram(nn.Module):
@@ -122,66 +122,69 @@ class RealInverseSpectrogram(nn.Module):
         self.hop = nfft // 4
         rows, cols = _split_length(nfft)
         self.rows, self.cols = rows, cols
-        half_cols = cols // 2
-        self.half_cols = half_cols
-        # k = k1 + rows * k2 (k1 < rows, k2 < half_cols); n = cols * n1 + n2
-        k2 = np.arange(half_cols)
+        half = cols // 2
+        self.half_cols = half
+        # k = k1 + rows * k2 (k1 < rows, k2 < half); n = cols * n1 + n2
         n2 = np.arange(cols)
-        angle1 = 2.0 * np.pi * np.outer(k2, n2) / cols  # [k2, n2]
+        angle1 = 2.0 * np.pi * np.outer(n2, np.arange(half)) / cols  # [n2, k2]
         c1, s1 = np.cos(angle1), np.sin(angle1)
-        first = np.block([[c1, s1], [-s1, c1]])  # [2 * half (re | im of k2), 2 * cols]
+        first = np.block([[c1, -s1], [s1, c1]])  # [2 * cols, 2 * half]
         k1 = np.arange(rows)
-        twiddle = 2.0 * np.pi * np.outer(k1, n2) / nfft  # [k1, n2]
-        n1 = np.arange(rows)
-        angle2 = 2.0 * np.pi * np.outer(n1, k1) / rows  # [n1, k1]
+        twiddle = 2.0 * np.pi * np.outer(n2, k1) / nfft  # [n2, k1]
+        angle2 = 2.0 * np.pi * np.outer(np.arange(rows), k1) / rows  # [n1, k1]
         # real part only: x = cos @ re - sin @ im
         second = np.concatenate([np.cos(angle2), -np.sin(angle2)], axis=1)  # [n1, 2 * rows]
         # A one-sided inverse counts every bin but DC twice; irfft divides by nfft and
         # istft(normalized=True) multiplies by sqrt(nfft).
-        weight = np.full(half_cols * rows, 2.0)
+        weight = np.full(half * rows, 2.0)
         weight[0] = 1.0
         weight /= math.sqrt(nfft)
-        window = _hann(nfft)
-        self.register_buffer("weight", torch.tensor(weight[:, None], dtype=torch.float32))
-        self.register_buffer("first", torch.tensor(first, dtype=torch.float32))
-        self.register_buffer("twiddle_cos", torch.tensor(np.cos(twiddle), dtype=torch.float32))
-        self.register_buffer("twiddle_sin", torch.tensor(np.sin(twiddle), dtype=torch.float32))
-        self.register_buffer("second", torch.tensor(second, dtype=torch.float32))
-        self.register_buffer("window", torch.tensor(window, dtype=torch.float32))
+        window = _hann(nfft).reshape(rows, cols).T[:, :, None]  # [n2, n1, 1]
+        self.register_buffer("weight", _constant(weight[:, None]))
+        self.register_buffer("first", _constant(first))
+        self.register_buffer("twiddle_cos", _constant(np.cos(twiddle)[:, :, None]))
+        self.register_buffer("twiddle_sin", _constant(np.sin(twiddle)[:, :, None]))
+        self.register_buffer("second", _constant(second))
+        self.register_buffer("window", _constant(window))
+        self.register_buffer("window_squared", _constant(window * window))
 
     def _overlap_add(self, frames: torch.Tensor) -> torch.Tensor:
-        """``[M, T, nfft]`` -> ``[M, (T + 3) * hop]``, frame ``t`` starting at ``t * hop``."""
-        m, count, _ = frames.shape
-        quarters = frames.reshape(m, count, 4, self.hop)
+        """``[M, n2, n1, T]`` frames -> ``[M, (T + 3) * hop]``, frame ``t`` at ``t * hop``."""
+        m, cols, _, count = frames.shape
+        quarters = frames.reshape(m, cols, 4, self.hop // cols, count)
         out = None
         for q in range(4):
-            shifted = F.pad(quarters[:, :, q], (0, 0, q, 3 - q))
+            shifted = F.pad(quarters[:, :, q], (q, 3 - q))
             out = shifted if out is None else out + shifted
-        return out.reshape(m, (count + 3) * self.hop)
+        # [M, n2, j1, t] -> sample t * hop + cols * j1 + n2
+        return out.permute(0, 3, 2, 1).reshape(m, (count + 3) * self.hop)
 
     def forward(self, z: torch.Tensor, length: int) -> torch.Tensor:
-        hop, rows, cols, half = self.hop, self.rows, self.cols, self.half_cols
+        rows, cols, half, hop = self.rows, self.cols, self.half_cols, self.hop
         lead = z.shape[:-3]
         frames = z.shape[-1]
-        z = z.reshape(-1, 2, half * rows, frames) * self.weight
-        z = z.reshape(-1, 2, half, rows, frames).permute(0, 4, 3, 1, 2)  # [M, T, k1, 2, k2]
-        z = z.reshape(-1, frames, rows, 2 * half)
-        b = torch.matmul(z, self.first)  # [M, T, k1, 2 * cols (re | im of n2)]
-        re, im = b[..., :cols], b[..., cols:]
+        z = (z.reshape(-1, 2, half * rows, frames) * self.weight).reshape(
+            -1, 2 * half, rows * frames
+        )
+        b = torch.matmul(self.first, z).reshape(-1, 2, cols, rows, frames)  # [M, 2, n2, k1, T]
+        re, im = b[:, 0], b[:, 1]
         b = torch.cat(
             [
                 re * self.twiddle_cos - im * self.twiddle_sin,
                 re * self.twiddle_sin + im * self.twiddle_cos,
             ],
-            dim=-2,
-        )  # [M, T, 2 * rows (re | im of k1), n2]
-        x = torch.matmul(self.second, b).reshape(-1, frames, rows * cols) * self.window
+            dim=2,
+        )  # [M, n2, 2 * rows (re | im of k1), T]
+        x = torch.matmul(self.second, b) * self.window  # [M, n2, n1, T]
         x = self._overlap_add(x)
         # torch.istft divides by the overlap-added squared window, counting the two empty frames
         # HDemucs pads on each side; frame t starts 1.5 hops before output sample t * hop.
-        envelope = self._overlap_add((self.window * self.window).expand(1, frames + 4, self.nfft))[
-            :, 2 * hop :
-        ]
+        envelope = self._overlap_add(self.window_squared.expand(1, cols, rows, frames + 4))
         start = hop // 2 * 3
-        x = x[:, start : start + length] / envelope[:, start : start + length]
+        envelope = envelope[:, 2 * hop + start : 2 * hop + start + length]
+        x = x[:, start : start + length] / envelope
         return x.reshape(*lead, length)
+
+
+def _constant(array: np.ndarray) -> torch.Tensor:
+    return torch.tensor(np.ascontiguousarray(array), dtype=torch.float32)

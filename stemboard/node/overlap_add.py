@@ -22,10 +22,11 @@ RunBatch = Callable[[np.ndarray], np.ndarray]
 
 
 def segment_weight(segment: int, overlap_samples: int) -> np.ndarray:
-    """Trapezoid window ``[segment]``: linear ramps over the overlap, flat between, never zero."""
+    """Trapezoid window ``[segment]`` (float64): linear ramps over the overlap, flat between,
+    never zero."""
     ramp = np.arange(1, segment + 1, dtype=np.float64) / (overlap_samples + 1)
     weight = np.minimum(1.0, np.minimum(ramp, ramp[::-1]))
-    return weight.astype(np.float32)
+    return weight
 
 
 def stride_for(segment: int, overlap: float) -> tuple[int, int]:
@@ -82,8 +83,9 @@ class OverlapAdd:
         self._input_start = 0  # absolute index of self._input[:, 0]
         self._received = 0
         self._next_segment = 0
-        self._acc = np.zeros((self.sources, self.channels, 0), np.float32)
-        self._acc_weight = np.zeros(0, np.float32)
+        # float64 sums: dividing them gives an identity model's input back to the last bit
+        self._acc = np.zeros((self.sources, self.channels, 0), np.float64)
+        self._acc_weight = np.zeros(0, np.float64)
         self._emitted = 0  # absolute index of self._acc[..., 0]
         self._started = False
 

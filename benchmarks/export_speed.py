@@ -23,13 +23,10 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import torch
-from torchaudio.models import HDemucs
+from benchmark_models import add_weight_arguments, onnx_model, torch_model
 
-from stemboard.export import export_hdemucs
 from stemboard.export.exporter import verification_input
 from stemboard.export.verify import compare_stems
-from stemboard.export.weights import load_checkpoint
-from stemboard.registry import architecture
 
 
 def _median_seconds(run, repeats: int) -> float:
@@ -63,9 +60,7 @@ def _operator_shares(path: Path, mix: np.ndarray, scratch: str) -> dict[str, flo
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default="high", help="architecture (default high)")
-    parser.add_argument("--checkpoint", help="weights; random (seed 0) when omitted")
-    parser.add_argument("--model", help="an existing export of the same weights (skips exporting)")
+    add_weight_arguments(parser)
     parser.add_argument("--segment", type=float, default=10.0, help="seconds (default 10)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=0, help="0: each runtime's default")
@@ -74,28 +69,12 @@ def main() -> int:
     )
     args = parser.parse_args()
 
-    arch = architecture(args.config)
-    if args.checkpoint:
-        model, _ = load_checkpoint(args.checkpoint, arch)
-    else:
-        torch.manual_seed(0)
-        model = HDemucs(**arch.hdemucs_kwargs()).eval()
+    model, arch = torch_model(args)
 
     with tempfile.TemporaryDirectory() as scratch:
-        path = Path(args.model) if args.model else Path(scratch) / f"{arch.name}.onnx"
-        export_seconds = None
-        if not args.model:
-            started = time.perf_counter()
-            export_hdemucs(
-                path,
-                checkpoint=args.checkpoint,
-                config=arch.name,
-                seed=None if args.checkpoint else 0,
-                segment=args.segment,
-                verify=False,
-                log=lambda _: None,
-            )
-            export_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        path = onnx_model(args, scratch, segment=args.segment)
+        export_seconds = None if args.model else time.perf_counter() - started
 
         options = ort.SessionOptions()
         options.log_severity_level = 3

@@ -16,17 +16,13 @@ import argparse
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
-from torchaudio.models import HDemucs
+from benchmark_models import add_weight_arguments, onnx_model, torch_model
 from torchaudio.transforms import Fade
 
-from stemboard.export import export_hdemucs
-from stemboard.export.weights import load_checkpoint
 from stemboard.node import SeparatorNode
-from stemboard.registry import architecture
 from stemboard.signals import music_like
 
 
@@ -79,9 +75,7 @@ def _best(run, repeats: int) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default="high")
-    parser.add_argument("--checkpoint", help="weights; random (seed 0) when omitted")
-    parser.add_argument("--model", help="an existing export of the same weights")
+    add_weight_arguments(parser)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--fp16", action="store_true", help="also time the fp16 variant")
@@ -90,27 +84,12 @@ def main() -> int:
     parser.add_argument("--overlap", type=float, default=0.25, help="node overlap (default 0.25)")
     args = parser.parse_args()
 
-    arch = architecture(args.config)
-    if args.checkpoint:
-        model, _ = load_checkpoint(args.checkpoint, arch)
-    else:
-        torch.manual_seed(0)
-        model = HDemucs(**arch.hdemucs_kwargs()).eval()
+    model, arch = torch_model(args)
     model = model.to(args.device)
     audio = music_like(args.seconds, arch.sample_rate, seed=1)
 
     with tempfile.TemporaryDirectory() as scratch:
-        path = Path(args.model) if args.model else Path(scratch) / f"{arch.name}.onnx"
-        if not args.model:
-            export_hdemucs(
-                path,
-                checkpoint=args.checkpoint,
-                config=arch.name,
-                seed=None if args.checkpoint else 0,
-                fp16=args.fp16,
-                verify=False,
-                log=lambda _: None,
-            )
+        path = onnx_model(args, scratch, fp16=args.fp16)
         rows = [
             (
                 "torchaudio tutorial",

@@ -1,9 +1,15 @@
 """Shared fixtures: models are made here (random or saved weights), never downloaded."""
 
+import dataclasses
+import hashlib
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
 import pytest
 import torch
 from torchaudio.models import HDemucs
 
+from stemboard import registry
 from stemboard.registry import architecture
 
 
@@ -72,3 +78,61 @@ def make_identity_model():
 @pytest.fixture(scope="session")
 def identity_model(tmp_path_factory):
     return write_identity_model(tmp_path_factory.mktemp("identity") / "identity.onnx")
+
+
+class LocalServer:
+    """Files served over HTTP on 127.0.0.1, with a record of the paths requested."""
+
+    def __init__(self):
+        self.files: dict[str, tuple[bytes, int]] = {}
+        self.requests: list[str] = []
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _LocalHandler)
+        self.httpd.owner = self
+
+    def serve(self, path: str, body: bytes, content_length: int | None = None) -> str:
+        """Serve ``body`` at ``path``, announcing ``content_length`` bytes; its URL."""
+        self.files[path] = (body, len(body) if content_length is None else content_length)
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
+
+
+class _LocalHandler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        owner = self.server.owner
+        owner.requests.append(self.path)
+        if self.path not in owner.files:
+            self.send_error(404)
+            return
+        body, content_length = owner.files[self.path]
+        self.send_response(200)
+        self.send_header("Content-Length", str(content_length))
+        self.end_headers()
+        self.wfile.write(body)
+        self.close_connection = True
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server():
+    """A :class:`LocalServer` running for the test."""
+    running = LocalServer()
+    thread = threading.Thread(target=running.httpd.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield running
+    running.httpd.shutdown()
+    running.httpd.server_close()
+    thread.join()
+
+
+@pytest.fixture
+def local_bundle(server, tiny_checkpoint):
+    """The official bundle record, for the `tiny` architecture, served by ``server``."""
+    data = tiny_checkpoint[0].read_bytes()
+    return dataclasses.replace(
+        registry.bundle("hdemucs_high_musdb_plus"),
+        architecture="tiny",
+        url=server.serve("/models/hdemucs_high_trained.pt", data),
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+    )

@@ -2,10 +2,8 @@
 
 import dataclasses
 import hashlib
-import http.server
 import subprocess
 import sys
-import threading
 
 import numpy as np
 import onnx
@@ -148,47 +146,19 @@ def test_checkpoint_export_records_file_checksum_and_official_name(
     assert min(s.snr_db for s in compare_stems(expected, got, registry.MUSDB_SOURCES)) >= 60
 
 
-def test_bundle_export_downloads_from_the_mirror(tiny_checkpoint, tmp_path, monkeypatch):
-    path, _ = tiny_checkpoint
-    payload = path.read_bytes()
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        record = dataclasses.replace(
-            registry.bundle("hdemucs_high_musdb_plus"),
-            architecture="tiny",
-            url=f"http://127.0.0.1:{server.server_port}/hdemucs_high_trained.pt",
-            size=len(payload),
-            sha256=hashlib.sha256(payload).hexdigest(),
-        )
-        monkeypatch.setitem(registry.BUNDLES, record.name, record)
-        monkeypatch.setenv("TORCH_HOME", str(tmp_path / "hub"))
-        result = export_hdemucs(
-            tmp_path / "bundle.onnx",
-            bundle=record.name,
-            segment=1.0,
-            verify=False,
-            log=lambda _: None,
-        )
-    finally:
-        server.shutdown()
-        server.server_close()
+def test_bundle_export_downloads_from_the_mirror(
+    tiny_checkpoint, local_bundle, tmp_path, monkeypatch
+):
+    record = local_bundle
+    monkeypatch.setitem(registry.BUNDLES, record.name, record)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "hub"))
+    result = export_hdemucs(
+        tmp_path / "bundle.onnx", bundle=record.name, segment=1.0, verify=False, log=lambda _: None
+    )
     assert result.metadata["stemboard.model"] == "hdemucs_high_musdb_plus"
     # torch.hub's directory is $TORCH_HOME/hub; torchaudio keeps its assets under it.
     cached = tmp_path / "hub" / "hub" / "torchaudio" / record.cache_key
-    assert cached.read_bytes() == payload
+    assert cached.read_bytes() == tiny_checkpoint[0].read_bytes()
 
 
 def test_failed_verification_leaves_nothing_behind(tmp_path, monkeypatch):

@@ -232,45 +232,18 @@ def test_tiny_streaming_matches_offline_within_1e_4(tiny_export):
 
 
 def test_known_bundle_is_exported_into_the_cache_on_first_use(
-    tiny_checkpoint, tmp_path, monkeypatch
+    local_bundle, server, tmp_path, monkeypatch
 ):
-    import dataclasses
-    import hashlib
-    import http.server
-    import threading
-
     from stemboard import registry
 
-    payload = tiny_checkpoint[0].read_bytes()
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        record = dataclasses.replace(
-            registry.bundle("hdemucs_high_musdb_plus"),
-            architecture="tiny",  # the real one is `high`: minutes to export, not seconds
-            url=f"http://127.0.0.1:{server.server_port}/hdemucs_high_trained.pt",
-            size=len(payload),
-            sha256=hashlib.sha256(payload).hexdigest(),
-        )
-        monkeypatch.setitem(registry.BUNDLES, record.name, record)
-        monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-        monkeypatch.setenv("STEMBOARD_CACHE", str(tmp_path / "cache"))
-        node = SeparatorNode("hdemucs_high_musdb_plus", device="cpu")
-    finally:
-        server.shutdown()
-        server.server_close()
+    # the real bundle is `high`: minutes to export; the code path is the same for `tiny`
+    record = local_bundle
+    monkeypatch.setitem(registry.BUNDLES, record.name, record)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("STEMBOARD_CACHE", str(tmp_path / "cache"))
+    node = SeparatorNode("hdemucs_high_musdb_plus", device="cpu")
     assert node.model_path == (tmp_path / "cache" / "hdemucs_high_musdb_plus.onnx").resolve()
     assert node.session.info.model == "hdemucs_high_musdb_plus"
     again = SeparatorNode("hdemucs_high_musdb_plus", device="cpu")  # no download, no export
     assert again.session is node.session
+    assert server.requests == ["/models/hdemucs_high_trained.pt"]

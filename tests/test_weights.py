@@ -8,9 +8,7 @@ import hashlib
 import random
 import re
 import socket
-import threading
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import torch
@@ -159,50 +157,6 @@ def test_checkpoint_with_nan_is_refused(tmp_path, tiny_state):
     torch.save(state, path)
     with _raises_naming(path, f"tensor {re.escape(key)} holds NaN or infinite values"):
         load_checkpoint(path, TINY)
-
-
-class _Server:
-    """Files served over HTTP on 127.0.0.1, with a record of the paths requested."""
-
-    def __init__(self):
-        self.files: dict[str, tuple[bytes, int]] = {}
-        self.requests: list[str] = []
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self.httpd.owner = self
-
-    def serve(self, path: str, body: bytes, content_length: int | None = None) -> str:
-        """Serve ``body`` at ``path``, announcing ``content_length`` bytes; its URL."""
-        self.files[path] = (body, len(body) if content_length is None else content_length)
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
-
-
-class _Handler(BaseHTTPRequestHandler):
-    def do_GET(self):
-        owner = self.server.owner
-        owner.requests.append(self.path)
-        if self.path not in owner.files:
-            self.send_error(404)
-            return
-        body, content_length = owner.files[self.path]
-        self.send_response(200)
-        self.send_header("Content-Length", str(content_length))
-        self.end_headers()
-        self.wfile.write(body)
-        self.close_connection = True
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def server():
-    running = _Server()
-    thread = threading.Thread(target=running.httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield running
-    running.httpd.shutdown()
-    running.httpd.server_close()
-    thread.join()
 
 
 @pytest.fixture

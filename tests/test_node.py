@@ -247,3 +247,15 @@ def test_known_bundle_is_exported_into_the_cache_on_first_use(
     again = SeparatorNode("hdemucs_high_musdb_plus", device="cpu")  # no download, no export
     assert again.session is node.session
     assert server.requests == ["/models/hdemucs_high_trained.pt"]
+
+
+def test_streamed_stems_match_offline_stems(identity_model):
+    node = SeparatorNode(identity_model, device="cpu")
+    x = _stereo(20_000, 12)
+    offline = node.separate(x, 44100)
+    parts = [node.separate(x[:, i : i + 3333], 44100, reset=False) for i in range(0, 20_000, 3333)]
+    parts.append(node.flush_stems())
+    for name in node.sources:
+        streamed = np.concatenate([p[name] for p in parts], axis=-1)
+        np.testing.assert_allclose(streamed, offline[name], rtol=0, atol=1e-5)
+    assert node.flush_stems()["vocals"].shape == (0,)

@@ -200,7 +200,8 @@ class SeparatorNode:
         self.overlap = overlap
         self.batch_size = batch_size or (8 if self.device == "cuda" else 1)
         self.gains = _gain_vector(info.sources, stem, gains)
-        self._track: _Track | None = None
+        self._track: _Track | None = None  # the stream of process(reset=False)
+        self._stem_track: _Track | None = None  # the stream of separate(reset=False)
         self._last_layout: io.Layout | None = None  # pedalboard's layout memory, kept on reset
 
     @property
@@ -228,17 +229,59 @@ class SeparatorNode:
             f"sources={list(self.sources)} overlap={self.overlap} batch_size={self.batch_size}>"
         )
 
-    def separate(self, audio: np.ndarray, sample_rate: float) -> dict[str, np.ndarray]:
+    def separate(
+        self, audio: np.ndarray, sample_rate: float, reset: bool = True
+    ) -> dict[str, np.ndarray]:
         """Every stem of ``audio``: a dict name -> float32 array in the input's layout.
 
         ``audio`` is ``[channels, samples]`` or ``[samples, channels]`` (as pedalboard guesses)
-        or 1-D mono; each stem comes back with the same shape and sample rate.
+        or 1-D mono; each stem comes back with the same shape and sample rate. With
+        ``reset=False`` the call is one block of a stream, as in :meth:`process`; the rest
+        comes from :meth:`flush_stems`.
         """
         model_audio, layout = self._to_model(audio)
-        stems = self._offline(model_audio, sample_rate, mix=None)
+        if reset:
+            self._stem_track = None
+            stems = self._offline(model_audio, sample_rate, mix=None)
+        else:
+            self._stem_track = self._continue(self._stem_track, sample_rate, layout, mix=None)
+            stems = self._stem_track.push(model_audio)
+        return self._as_stems(stems, layout)
+
+    def flush_stems(self) -> dict[str, np.ndarray]:
+        """The rest of a stream started with ``separate(..., reset=False)``; clears the state."""
+        track, self._stem_track = self._stem_track, None
+        if track is None or track.layout is None:
+            empty = np.zeros((0,), np.float32)
+            return {name: empty for name in self.sources}
+        return self._as_stems(track.finish(), track.layout)
+
+    def _as_stems(self, stems: np.ndarray, layout: io.Layout) -> dict[str, np.ndarray]:
         return {
             name: io.from_model_channels(stems[i], layout) for i, name in enumerate(self.sources)
         }
+
+    def _continue(
+        self,
+        track: _Track | None,
+        sample_rate: float,
+        layout: io.Layout,
+        mix: np.ndarray | None,
+    ) -> _Track:
+        """The stream ``track`` for one more block, started when there is none."""
+        if track is None:
+            track = _Track(self, sample_rate, mix)
+        elif sample_rate != track.sample_rate:
+            raise ValueError(
+                f"sample rate changed from {track.sample_rate} to {sample_rate} within a stream; "
+                "call reset() or flush() first"
+            )
+        elif track.layout != layout:
+            raise ValueError(
+                "channel layout changed within a stream; call reset() or flush() first"
+            )
+        track.layout = layout
+        return track
 
     def process(
         self,
@@ -261,20 +304,8 @@ class SeparatorNode:
             self._track = None
             mixed = self._offline(model_audio, sample_rate, mix=self.gains)
             return io.from_model_channels(mixed[0], layout)
-        track = self._track
-        if track is None:
-            track = self._track = _Track(self, sample_rate, self.gains)
-        elif sample_rate != track.sample_rate:
-            raise ValueError(
-                f"sample rate changed from {track.sample_rate} to {sample_rate} within a stream; "
-                "call reset() or flush() first"
-            )
-        if track.layout is not None and track.layout != layout:
-            raise ValueError(
-                "channel layout changed within a stream; call reset() or flush() first"
-            )
-        track.layout = layout
-        return io.from_model_channels(track.push(model_audio)[0], layout)
+        self._track = self._continue(self._track, sample_rate, layout, mix=self.gains)
+        return io.from_model_channels(self._track.push(model_audio)[0], layout)
 
     __call__ = process
 
@@ -288,6 +319,7 @@ class SeparatorNode:
     def reset(self) -> None:
         """Drop any stream in progress."""
         self._track = None
+        self._stem_track = None
 
     def separate_file(
         self,

@@ -1,0 +1,138 @@
+"""StemGraph: exact routing arithmetic, alignment, tails, streaming equals offline."""
+
+import numpy as np
+import pytest
+from pedalboard import Compressor, Delay, Gain, LadderFilter, Pedalboard, Resample, Reverb
+
+from stemboard.errors import StemboardError
+from stemboard.graph.graph import Bus, Channel, StemGraph
+from stemboard.node import SeparatorNode
+
+
+@pytest.fixture(scope="module")
+def identity(identity_model):
+    """A separator whose every stem is the input."""
+    return SeparatorNode(identity_model, device="cpu")
+
+
+def _audio(n=30_000, seed=0):
+    return np.random.default_rng(seed).uniform(-0.3, 0.3, (2, n)).astype(np.float32)
+
+
+def _db(value):
+    return 10 ** (value / 20)
+
+
+def test_gain_chains_give_exactly_the_weighted_sum(identity):
+    x = _audio()
+    graph = StemGraph(
+        identity,
+        stems={
+            "drums": Gain(gain_db=6.0),
+            "bass": Channel(chain=Gain(gain_db=-6.0), gain_db=3.0),
+            "other": Channel(mute=True),
+        },
+    )
+    expected = (_db(6) + _db(-3) + 1.0) * x  # drums, bass, vocals; other muted
+    np.testing.assert_allclose(graph(x, 44100), expected, atol=1e-5)
+
+
+def test_buses_feed_buses_and_only_the_top_reaches_the_master(identity):
+    x = _audio()
+    graph = StemGraph(
+        identity,
+        buses={
+            "rhythm": Bus(inputs=["drums", "bass"], chain=Gain(gain_db=-6.0)),
+            "band": Bus(inputs=["rhythm", "other"], gain_db=-6.0),
+        },
+        master=Gain(gain_db=6.0),
+    )
+    rhythm = 2 * x * _db(-6)
+    band = (rhythm + x) * _db(-6)
+    np.testing.assert_allclose(graph(x, 44100), (band + x) * _db(6), atol=1e-5)
+    rendered = graph.render_stems(x, 44100)
+    assert set(rendered) == {"drums", "bass", "other", "vocals", "rhythm", "band", "mix"}
+    np.testing.assert_allclose(rendered["rhythm"], rhythm, atol=1e-5)
+
+
+def test_solo_silences_the_others_and_pan_is_constant_power(identity):
+    x = _audio()
+    graph = StemGraph(identity, stems={"vocals": Channel(solo=True, pan=-1.0)})
+    out = graph(x, 44100)
+    np.testing.assert_allclose(out[0], np.sqrt(2) * x[0], atol=1e-5)
+    np.testing.assert_allclose(out[1], 0, atol=1e-6)
+    centre = StemGraph(identity, stems={"vocals": Channel(solo=True, pan=0.0)})
+    np.testing.assert_allclose(centre(x, 44100), x, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"stems": {"guitar": Gain()}}, "unknown stem 'guitar'"),
+        ({"buses": {"a": Bus(inputs=["b"]), "b": Bus(inputs=["a"])}}, "cycle: a -> b -> a"),
+        ({"buses": {"a": Bus(inputs=["piano"])}}, "unknown input 'piano'"),
+        ({"buses": {"drums": Bus(inputs=["bass"])}}, "name of a stem"),
+        ({"buses": {"a": Bus(inputs=[])}}, "no inputs"),
+        (
+            {"buses": {"a": Bus(inputs=["drums"]), "b": Bus(inputs=["drums"])}},
+            "feeds both bus",
+        ),
+        ({"stems": {"drums": Channel(pan=2.0)}}, "pan must be in"),
+        ({"tail_seconds": -1.0}, "tail_seconds"),
+    ],
+)
+def test_bad_graphs_are_refused_when_built(identity, kwargs, message):
+    with pytest.raises(StemboardError, match=message):
+        StemGraph(identity, **kwargs)
+
+
+def _chains():
+    return {
+        "drums": Pedalboard([Compressor(threshold_db=-20, ratio=4), LadderFilter()]),
+        "vocals": Pedalboard([Delay(delay_seconds=0.05, mix=0.3), Reverb(room_size=0.7)]),
+        "bass": Resample(target_sample_rate=11025),  # a plugin with latency
+    }
+
+
+def test_streaming_in_any_blocks_equals_offline(identity):
+    x = _audio(40_000, 3)
+    graph = StemGraph(identity, stems=_chains(), tail_seconds=0.5)
+    offline = graph(x, 44100)
+    assert offline.shape == (2, 40_000 + 22_050)
+    rng = np.random.default_rng(1)
+    parts, position = [], 0
+    while position < x.shape[-1]:
+        size = int(rng.integers(1, 9000))
+        parts.append(graph.process(x[:, position : position + size], 44100, reset=False))
+        position += size
+    parts.append(graph.flush())
+    np.testing.assert_allclose(np.concatenate(parts, axis=-1), offline, atol=1e-5)
+
+
+def test_chains_with_latency_stay_aligned_with_the_others(identity):
+    x = np.zeros((2, 20_000), np.float32)
+    x[:, 5000] = 0.5
+    graph = StemGraph(identity, stems={"bass": Resample(target_sample_rate=22050)})
+    rendered = graph.render_stems(x, 44100)
+    peak_bass = int(np.argmax(np.abs(rendered["bass"][0])))
+    peak_drums = int(np.argmax(np.abs(rendered["drums"][0])))
+    assert peak_drums == 5000
+    assert abs(peak_bass - peak_drums) <= 2
+
+
+def test_tail_keeps_the_reverb_after_the_input_ends(identity):
+    x = _audio(10_000)
+    graph = StemGraph(identity, stems={"vocals": Reverb(room_size=0.9)}, tail_seconds=1.0)
+    out = graph(x, 44100)
+    assert out.shape == (2, 10_000 + 44_100)
+    assert np.abs(out[:, 20_000:]).max() > 1e-4
+    no_tail = StemGraph(identity, stems={"vocals": Reverb(room_size=0.9)})
+    assert no_tail(x, 44100).shape == x.shape
+
+
+def test_mono_and_channels_last_come_back_as_given(identity):
+    x = _audio()
+    graph = StemGraph(identity, stems={"drums": Gain(gain_db=-6)})
+    assert graph(x.T.copy(), 44100).shape == x.T.shape
+    mono = graph(x[0], 44100)
+    assert mono.shape == (x.shape[1],)

@@ -12,7 +12,18 @@ The runtime never imports torch; the exporter lives in :mod:`stemboard.export`.
 __version__ = "0.1.0"
 
 from stemboard.errors import StemboardError
+from stemboard.graph import Bus, Channel, StemGraph, load_preset, render_file
 from stemboard.model_format import ModelInfo
 from stemboard.node import SeparatorNode
 
-__all__ = ["ModelInfo", "SeparatorNode", "StemboardError", "__version__"]
+__all__ = [
+    "Bus",
+    "Channel",
+    "ModelInfo",
+    "SeparatorNode",
+    "StemGraph",
+    "StemboardError",
+    "__version__",
+    "load_preset",
+    "render_file",
+]

@@ -182,31 +182,119 @@ def _run_separate(args: argparse.Namespace) -> int:
             raise StemboardError(
                 f"unknown stem {unknown[0]!r} in --stems; the model has: {', '.join(node.sources)}"
             )
+
+    def separate(path: str, progress: _Progress) -> dict:
+        return node.separate_file(
+            path,
+            args.out,
+            stems=args.stems,
+            format=args.format,
+            bit_depth=args.bit_depth,
+            overwrite=args.overwrite,
+            progress=progress,
+        )
+
+    return _each_input(args.inputs, separate)
+
+
+def _add_render(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "render",
+        help="render audio files through a preset",
+        description="Render each INPUT through PRESET (a file or a shipped preset) into DIR.",
+    )
+    parser.add_argument("preset", metavar="PRESET")
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files")
+    parser.add_argument("-o", "--out", required=True, metavar="DIR", help="output directory")
+    parser.add_argument("--model", help="override the preset's model (.onnx file or known name)")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--overwrite", action="store_true", help="replace existing files")
+    parser.add_argument(
+        "--allow-external-plugins",
+        action="store_true",
+        help="let the preset load VST3/AU plugins (runs native code from their files)",
+    )
+    parser.set_defaults(run=_run_render)
+
+
+def _run_render(args: argparse.Namespace) -> int:
+    from stemboard.graph import load_preset, render_file
+
+    graph = load_preset(
+        args.preset,
+        model=args.model,
+        device=args.device,
+        allow_external_plugins=args.allow_external_plugins,
+    )
+
+    def render(path: str, progress: _Progress) -> dict:
+        return render_file(graph, path, args.out, overwrite=args.overwrite, progress=progress)
+
+    return _each_input(args.inputs, render)
+
+
+def _each_input(inputs: Sequence[str], work) -> int:
+    """Run ``work(path, progress)`` on every input; report failures in one line each."""
     failed = 0
-    for index, path in enumerate(args.inputs, 1):
-        progress = _Progress(f"[{index}/{len(args.inputs)}] {path}")
+    for index, path in enumerate(inputs, 1):
+        progress = _Progress(f"[{index}/{len(inputs)}] {path}")
         try:
-            written = node.separate_file(
-                path,
-                args.out,
-                stems=args.stems,
-                format=args.format,
-                bit_depth=args.bit_depth,
-                overwrite=args.overwrite,
-                progress=progress,
-            )
+            written = work(path, progress)
         except StemboardError as error:
             progress.close()
             failed += 1
             print(f"stemboard: error: {error}", file=sys.stderr)
             continue
         progress.close()
-        folder = next(iter(written.values())).parent
-        print(f"{path}: {', '.join(written)} -> {folder}")
+        print(f"{path}: " + ", ".join(str(p) for p in written.values()))
     if failed:
-        print(f"stemboard: {failed} of {len(args.inputs)} inputs failed", file=sys.stderr)
+        print(f"stemboard: {failed} of {len(inputs)} inputs failed", file=sys.stderr)
         return 1
     return 0
+
+
+def _add_presets(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("presets", help="list, show or validate presets")
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    actions.add_parser("list", help="the shipped presets").set_defaults(run=_run_presets_list)
+    show = actions.add_parser("show", help="print a preset file")
+    show.add_argument("name", metavar="NAME")
+    show.set_defaults(run=_run_presets_show)
+    validate = actions.add_parser("validate", help="check preset files")
+    validate.add_argument("files", nargs="+", metavar="FILE")
+    validate.add_argument("--allow-external-plugins", action="store_true")
+    validate.set_defaults(run=_run_presets_validate)
+
+
+def _run_presets_list(args: argparse.Namespace) -> int:
+    from stemboard.graph import PRESETS_DIR, load_preset_file
+
+    for path in sorted(PRESETS_DIR.glob("*.yaml")):
+        preset = load_preset_file(path)
+        print(f"{path.stem:<28} {preset.description}")
+    return 0
+
+
+def _run_presets_show(args: argparse.Namespace) -> int:
+    from stemboard.graph import find_preset
+
+    print(find_preset(args.name).read_text(encoding="utf-8"), end="")
+    return 0
+
+
+def _run_presets_validate(args: argparse.Namespace) -> int:
+    from stemboard.graph import load_preset_file
+
+    failed = 0
+    for path in args.files:
+        try:
+            load_preset_file(path, allow_external=args.allow_external_plugins)
+        except StemboardError as error:
+            failed += 1
+            print(f"stemboard: error: {error}", file=sys.stderr)
+        else:
+            print(f"{path}: ok")
+    return 1 if failed else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -217,6 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_export(commands)
     _add_separate(commands)
+    _add_render(commands)
+    _add_presets(commands)
     return parser
 
 

@@ -276,8 +276,19 @@ class StemGraph:
         if self.master is not None:
             yield self.master
 
-    def _run(self, audio: np.ndarray, sample_rate: float, reset: bool) -> dict[str, np.ndarray]:
-        model_audio, layout = io.to_model_channels(audio, _CHANNELS, self._last_layout)
+    def stream_planar(self, block: np.ndarray, sample_rate: float) -> dict[str, np.ndarray]:
+        """:meth:`stream` for a channels-first ``[channels, n]`` block (a file's), never guessed."""
+        layout = io.Layout(one_dimensional=False, channels_last=False, channels=block.shape[0])
+        return self._run(block, sample_rate, reset=False, layout=layout)
+
+    def _run(
+        self,
+        audio: np.ndarray,
+        sample_rate: float,
+        reset: bool,
+        layout: io.Layout | None = None,
+    ) -> dict[str, np.ndarray]:
+        model_audio, layout = io.to_model_channels(audio, _CHANNELS, layout or self._last_layout)
         self._last_layout = layout
         if reset:
             self.reset()

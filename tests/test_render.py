@@ -1,0 +1,173 @@
+"""Rendering presets and graphs to files, the render/presets commands, and the examples."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pedalboard import Compressor, Gain, Pedalboard, Reverb
+from pedalboard.io import AudioFile
+
+from stemboard import cli
+from stemboard.graph import (
+    PRESETS_DIR,
+    Bus,
+    Channel,
+    StemGraph,
+    graph_to_preset,
+    load_preset,
+    render_file,
+    save_preset,
+)
+from stemboard.node import SeparatorNode
+from stemboard.signals import music_like
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = sorted(PRESETS_DIR.glob("*.yaml"))
+
+
+def _write(path, audio, rate=44100):
+    with AudioFile(str(path), "w", rate, audio.shape[0], bit_depth=32) as f:
+        f.write(audio)
+    return path
+
+
+def _read(path):
+    with AudioFile(str(path)) as f:
+        return f.read(f.frames), f.samplerate
+
+
+@pytest.fixture(scope="module")
+def song(tmp_path_factory):
+    return _write(tmp_path_factory.mktemp("song") / "song.wav", music_like(3.0, seed=2))
+
+
+def test_at_least_eight_presets_ship():
+    assert len(SHIPPED) >= 8
+
+
+@pytest.mark.parametrize("preset", SHIPPED, ids=lambda p: p.stem)
+def test_every_shipped_preset_renders_through_the_cli(preset, song, identity_model, tmp_path):
+    argv = ["render", str(preset), str(song), "-o", str(tmp_path), "--model", str(identity_model)]
+    assert cli.main([*argv, "--device", "cpu"]) == 0
+    written = sorted(tmp_path.rglob("*.*"))
+    assert written
+    original, rate = _read(song)
+    for path in written:
+        audio, out_rate = _read(path)
+        assert out_rate == rate
+        assert audio.shape[-1] == original.shape[-1], path
+        assert np.isfinite(audio).all()
+
+
+def test_file_rendering_equals_in_memory_rendering(identity_model, tmp_path):
+    audio = music_like(4.0, seed=5)
+    path = _write(tmp_path / "in.wav", audio)
+    graph = StemGraph(
+        SeparatorNode(identity_model, device="cpu"),
+        stems={
+            "drums": Pedalboard([Compressor(threshold_db=-20), Reverb(room_size=0.5)]),
+            "vocals": Channel(chain=Gain(gain_db=-3), pan=0.4),
+        },
+        buses={"rhythm": Bus(inputs=["drums", "bass"], chain=Reverb(room_size=0.2))},
+        tail_seconds=0.5,
+    )
+    expected = graph.render_stems(audio, 44100)
+    preset = graph_to_preset(graph, "test")
+    preset.outputs.stems = ["vocals"]
+    preset.outputs.buses = ["rhythm"]
+    preset.outputs.format = "wav"
+    preset.outputs.bit_depth = 32
+    graph.preset = preset
+    written = render_file(graph, path, tmp_path / "out")
+    assert set(written) == {"mix", "vocals", "rhythm"}
+    for name, file in written.items():
+        got, _ = _read(file)
+        assert got.shape == expected[name].shape == (2, audio.shape[-1] + 22_050)
+        np.testing.assert_allclose(got, expected[name], atol=1e-5)
+
+
+def test_a_graph_built_in_python_round_trips_through_a_preset(identity_model, tmp_path):
+    graph = StemGraph(
+        SeparatorNode(identity_model, device="cpu"),
+        stems={"bass": Channel(chain=Gain(gain_db=4), gain_db=-2, pan=-0.3), "other": Reverb()},
+        master=Pedalboard([Gain(gain_db=-1)]),
+    )
+    path = save_preset(
+        graph_to_preset(graph, "mine", model=str(identity_model)), tmp_path / "m.yaml"
+    )
+    again = load_preset(path, device="cpu")
+    audio = music_like(2.0, seed=3)
+    np.testing.assert_allclose(again(audio, 44100), graph(audio, 44100), atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "body, fragment",
+    [
+        (
+            "stemboard_preset: 1\nstems: {vocals: {chain: [{plugin: Reverbb}]}}\n",
+            "did you mean Reverb",
+        ),
+        ("stemboard_preset: 1\nstems: {vocal: {mute: true}}\n", "unknown stem 'vocal'"),
+        ("!!python/object/apply:os.system ['echo hi']\n", "tag"),
+        ("stemboard_preset: 1\noutputs: {template: '../{name}.{ext}'}\n", ".."),
+    ],
+)
+def test_broken_presets_fail_in_one_line_and_write_nothing(
+    body, fragment, song, identity_model, tmp_path
+):
+    preset = tmp_path / "broken.yaml"
+    preset.write_text(body)
+    out = tmp_path / "out"
+    argv = ["render", str(preset), str(song), "-o", str(out), "--model", str(identity_model)]
+    done = subprocess.run(
+        [sys.executable, "-m", "stemboard.cli", *argv, "--device", "cpu"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "broken.yaml" in lines[0] and fragment in lines[0], lines
+    assert not out.exists()
+
+
+def test_presets_list_show_and_validate(capsys, tmp_path):
+    assert cli.main(["presets", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert "karaoke" in listed and "vocal_space" in listed
+    assert cli.main(["presets", "show", "karaoke"]) == 0
+    assert capsys.readouterr().out.startswith("#")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("stemboard_preset: 1\nbogus: 1\n")
+    assert cli.main(["presets", "validate", *map(str, SHIPPED), str(bad)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out.count(": ok") == len(SHIPPED)
+    assert "bogus" in captured.err
+
+
+def test_render_refuses_to_overwrite(song, identity_model, tmp_path, capsys):
+    argv = ["render", "karaoke", str(song), "-o", str(tmp_path), "--model", str(identity_model)]
+    assert cli.main([*argv, "--device", "cpu"]) == 0
+    assert cli.main([*argv, "--device", "cpu"]) == 1
+    assert "--overwrite" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("script", ["karaoke_and_reverb.py", "stems_with_effects.py"])
+def test_examples_run(script, song, identity_model, tmp_path):
+    target = tmp_path / ("out.wav" if script.startswith("karaoke") else "stems")
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "examples" / script),
+            str(song),
+            str(target),
+            str(identity_model),
+        ],
+        check=True,
+        timeout=120,
+    )
+    files = [target] if target.suffix else sorted(target.iterdir())
+    assert files and all(_read(f)[0].shape[-1] == _read(song)[0].shape[-1] for f in files)

@@ -74,7 +74,8 @@ class _Branch:
         self.chain = chain
         self.sample_rate = sample_rate
         self.waiting = np.zeros((_CHANNELS, 0), np.float32)
-        self.produced = np.zeros((_CHANNELS, 0), np.float32)
+        self.produced: list[np.ndarray] = []  # joined only when taken: no quadratic copying
+        self.count = 0
 
     def push(self, block: np.ndarray) -> None:
         if self.chain is None:
@@ -86,13 +87,17 @@ class _Branch:
             self._append(self.chain.process(chunk, self.sample_rate, reset=False))
 
     def _append(self, out: np.ndarray) -> None:
-        self.produced = np.concatenate([self.produced, out.astype(np.float32, copy=False)], 1)
+        self.produced.append(out.astype(np.float32, copy=False))
+        self.count += out.shape[-1]
 
     def available(self) -> int:
-        return self.produced.shape[-1]
+        return self.count
 
     def take(self, count: int) -> np.ndarray:
-        out, self.produced = self.produced[:, :count], self.produced[:, count:]
+        joined = np.concatenate(self.produced, axis=1) if self.produced else self.waiting[:, :0]
+        out, rest = joined[:, :count], joined[:, count:]
+        self.produced = [rest] if rest.shape[-1] else []
+        self.count = rest.shape[-1]
         return out
 
     def drain(self, total: int, already_taken: int) -> None:

@@ -136,3 +136,11 @@ def test_mono_and_channels_last_come_back_as_given(identity):
     assert graph(x.T.copy(), 44100).shape == x.T.shape
     mono = graph(x[0], 44100)
     assert mono.shape == (x.shape[1],)
+
+
+def test_another_stemboard_node_can_be_a_stem_chain(identity, identity_model):
+    x = _audio(50_000, 9)
+    inner = SeparatorNode(identity_model, device="cpu", gains={"drums": 0.5, "bass": 0, "other": 0})
+    graph = StemGraph(identity, stems={"vocals": inner, "drums": Channel(mute=True)})
+    # vocals -> inner node (0.5 + 1 of its input); bass, other pass; drums muted
+    np.testing.assert_allclose(graph(x, 44100), 1.5 * x + 2 * x, atol=1e-4)

@@ -1,8 +1,11 @@
-"""What the benchmark scripts share: the same weights in PyTorch and, exported, in ONNX."""
+"""What the benchmark scripts share: the same weights in PyTorch and ONNX, and the timer."""
 
 from __future__ import annotations
 
 import argparse
+import statistics
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -46,3 +49,17 @@ def onnx_model(args: argparse.Namespace, scratch: str, **options) -> Path:
         **options,
     )
     return path
+
+
+def timed(run: Callable[[], object], repeats: int, summary=min) -> float:
+    """Seconds per call of ``run``: one warm-up, then ``summary`` (min or median) of ``repeats``."""
+    run()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+    return summary(times)
+
+
+median = statistics.median

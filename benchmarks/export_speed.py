@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -23,20 +22,10 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import torch
-from benchmark_models import add_weight_arguments, onnx_model, torch_model
+from benchmark_models import add_weight_arguments, median, onnx_model, timed, torch_model
 
 from stemboard.export.exporter import verification_input
 from stemboard.export.verify import compare_stems
-
-
-def _median_seconds(run, repeats: int) -> float:
-    run()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def _operator_shares(path: Path, mix: np.ndarray, scratch: str) -> dict[str, float]:
@@ -93,8 +82,8 @@ def main() -> int:
             with torch.inference_mode():
                 return model(tensor).numpy()
 
-        onnx_seconds = _median_seconds(run_onnx, args.repeats)
-        torch_seconds = _median_seconds(run_torch, args.repeats)
+        onnx_seconds = timed(run_onnx, args.repeats, median)
+        torch_seconds = timed(run_torch, args.repeats, median)
         worst = min(s.snr_db for s in compare_stems(run_torch(), run_onnx(), arch.sources))
         shares = _operator_shares(path, mix, scratch) if args.profile else {}
 

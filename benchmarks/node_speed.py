@@ -15,11 +15,10 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 
 import numpy as np
 import torch
-from benchmark_models import add_weight_arguments, onnx_model, torch_model
+from benchmark_models import add_weight_arguments, onnx_model, timed, torch_model
 from torchaudio.transforms import Fade
 
 from stemboard.node import SeparatorNode
@@ -63,16 +62,6 @@ def tutorial_pipeline(model, audio: np.ndarray, device: str) -> np.ndarray:
     return sources.cpu().numpy()
 
 
-def _best(run, repeats: int) -> float:
-    run()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return min(times)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_weight_arguments(parser)
@@ -93,7 +82,7 @@ def main() -> int:
         rows = [
             (
                 "torchaudio tutorial",
-                _best(lambda: tutorial_pipeline(model, audio, args.device), args.repeats),
+                timed(lambda: tutorial_pipeline(model, audio, args.device), args.repeats),
             )
         ]
         reference = tutorial_pipeline(model, audio, args.device)
@@ -109,7 +98,7 @@ def main() -> int:
             rows.append(
                 (
                     label,
-                    _best(lambda node=node: node.separate(audio, arch.sample_rate), args.repeats),
+                    timed(lambda node=node: node.separate(audio, arch.sample_rate), args.repeats),
                 )
             )
             stems = node.separate(audio, arch.sample_rate)

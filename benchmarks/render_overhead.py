@@ -13,9 +13,8 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 
-from benchmark_models import add_weight_arguments, onnx_model
+from benchmark_models import add_weight_arguments, onnx_model, timed
 from pedalboard import (
     BrickwallLimiter,
     Chorus,
@@ -32,16 +31,6 @@ from pedalboard import (
 from stemboard.graph import Bus, StemGraph
 from stemboard.node import SeparatorNode
 from stemboard.signals import music_like
-
-
-def _best(run, repeats: int) -> float:
-    run()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return min(times)
 
 
 def main() -> int:
@@ -67,8 +56,8 @@ def main() -> int:
             buses={"rhythm": Bus(inputs=["drums", "bass"], chain=Compressor(threshold_db=-10))},
             master=Pedalboard([BrickwallLimiter(ceiling_db=-1.0)]),
         )
-        separation = _best(lambda: node.separate(audio, 44100), args.repeats)
-        rendering = _best(lambda: graph.render_stems(audio, 44100), args.repeats)
+        separation = timed(lambda: node.separate(audio, 44100), args.repeats)
+        rendering = timed(lambda: graph.render_stems(audio, 44100), args.repeats)
 
     overhead = rendering - separation
     print(f"{args.config}, {args.seconds:g} s of music-like audio, CPU")

@@ -44,7 +44,9 @@ class ModelSession:
         self.path = path
         self.session, self.device = _create(path, device)
         self.info: ModelInfo = read_model_info(self.session, source=str(path))
-        self._cuda = self.device == "cuda"
+        # On the GPU, buffers stay on the device between runs (IO binding); the CPU provider
+        # reads numpy arrays directly, so binding would only add a copy.
+        self.binding_device: str | None = "cuda" if self.device == "cuda" else None
         self._bindings = threading.local()
 
     @classmethod
@@ -69,23 +71,25 @@ class ModelSession:
     def run(self, batch: np.ndarray) -> np.ndarray:
         """``[batch, channels, segment]`` float32 -> ``[batch, sources, channels, segment]``."""
         batch = np.ascontiguousarray(batch, dtype=np.float32)
-        if not self._cuda:
+        if self.binding_device is None:
             return self.session.run([OUTPUT_NAME], {INPUT_NAME: batch})[0]
         binding, mix, stems = self._device_buffers(batch.shape)
         mix.update_inplace(batch)
         self.session.run_with_iobinding(binding)
-        return stems.numpy()
+        out = stems.numpy()  # from the GPU: a fresh host array; from CPU memory: a view
+        return out.copy() if self.binding_device == "cpu" else out
 
     def _device_buffers(self, shape: tuple[int, ...]):
-        """IO binding with input and output kept on the GPU, reused for each batch shape."""
+        """IO binding with input and output on ``binding_device``, reused per batch shape."""
         cache = getattr(self._bindings, "by_shape", None)
         if cache is None:
             cache = self._bindings.by_shape = {}
         if shape not in cache:
             info = self.info
             out_shape = (shape[0], len(info.sources), info.audio_channels, info.segment_samples)
-            mix = ort.OrtValue.ortvalue_from_shape_and_type(shape, np.float32, "cuda", 0)
-            stems = ort.OrtValue.ortvalue_from_shape_and_type(out_shape, np.float32, "cuda", 0)
+            device = self.binding_device
+            mix = ort.OrtValue.ortvalue_from_shape_and_type(shape, np.float32, device, 0)
+            stems = ort.OrtValue.ortvalue_from_shape_and_type(out_shape, np.float32, device, 0)
             binding = self.session.io_binding()
             binding.bind_ortvalue_input(INPUT_NAME, mix)
             binding.bind_ortvalue_output(OUTPUT_NAME, stems)

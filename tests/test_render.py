@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from audio_files import read_audio, write_audio
 from pedalboard import Compressor, Gain, Pedalboard, Reverb
-from pedalboard.io import AudioFile
 
 from stemboard import cli
 from stemboard.graph import (
@@ -27,20 +27,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = sorted(PRESETS_DIR.glob("*.yaml"))
 
 
-def _write(path, audio, rate=44100):
-    with AudioFile(str(path), "w", rate, audio.shape[0], bit_depth=32) as f:
-        f.write(audio)
-    return path
-
-
-def _read(path):
-    with AudioFile(str(path)) as f:
-        return f.read(f.frames), f.samplerate
-
-
 @pytest.fixture(scope="module")
 def song(tmp_path_factory):
-    return _write(tmp_path_factory.mktemp("song") / "song.wav", music_like(3.0, seed=2))
+    return write_audio(tmp_path_factory.mktemp("song") / "song.wav", music_like(3.0, seed=2))
 
 
 def test_at_least_eight_presets_ship():
@@ -53,9 +42,9 @@ def test_every_shipped_preset_renders_through_the_cli(preset, song, identity_mod
     assert cli.main([*argv, "--device", "cpu"]) == 0
     written = sorted(tmp_path.rglob("*.*"))
     assert written
-    original, rate = _read(song)
+    original, rate = read_audio(song)
     for path in written:
-        audio, out_rate = _read(path)
+        audio, out_rate = read_audio(path)
         assert out_rate == rate
         assert audio.shape[-1] == original.shape[-1], path
         assert np.isfinite(audio).all()
@@ -63,7 +52,7 @@ def test_every_shipped_preset_renders_through_the_cli(preset, song, identity_mod
 
 def test_file_rendering_equals_in_memory_rendering(identity_model, tmp_path):
     audio = music_like(4.0, seed=5)
-    path = _write(tmp_path / "in.wav", audio)
+    path = write_audio(tmp_path / "in.wav", audio)
     graph = StemGraph(
         SeparatorNode(identity_model, device="cpu"),
         stems={
@@ -83,7 +72,7 @@ def test_file_rendering_equals_in_memory_rendering(identity_model, tmp_path):
     written = render_file(graph, path, tmp_path / "out")
     assert set(written) == {"mix", "vocals", "rhythm"}
     for name, file in written.items():
-        got, _ = _read(file)
+        got, _ = read_audio(file)
         assert got.shape == expected[name].shape == (2, audio.shape[-1] + 22_050)
         np.testing.assert_allclose(got, expected[name], atol=1e-5)
 
@@ -170,4 +159,4 @@ def test_examples_run(script, song, identity_model, tmp_path):
         timeout=120,
     )
     files = [target] if target.suffix else sorted(target.iterdir())
-    assert files and all(_read(f)[0].shape[-1] == _read(song)[0].shape[-1] for f in files)
+    assert files and all(read_audio(f)[0].shape[-1] == read_audio(song)[0].shape[-1] for f in files)

@@ -5,7 +5,7 @@ import sys
 
 import numpy as np
 import pytest
-from pedalboard.io import AudioFile
+from audio_files import read_audio, write_audio
 
 from stemboard import cli
 from stemboard.errors import StemboardError
@@ -13,32 +13,21 @@ from stemboard.node import SeparatorNode
 from stemboard.signals import music_like
 
 
-def _write(path, audio, rate=44100):
-    with AudioFile(str(path), "w", rate, audio.shape[0], bit_depth=32) as f:
-        f.write(audio)
-    return path
-
-
-def _read(path):
-    with AudioFile(str(path)) as f:
-        return f.read(f.frames), f.samplerate
-
-
 @pytest.fixture
 def song(tmp_path):
-    return _write(tmp_path / "song.wav", music_like(3.0, seed=4))
+    return write_audio(tmp_path / "song.wav", music_like(3.0, seed=4))
 
 
 def test_file_separation_matches_in_memory_separation(tiny_export, tmp_path):
     audio = music_like(12.0, seed=6)
-    path = _write(tmp_path / "track.wav", audio)
+    path = write_audio(tmp_path / "track.wav", audio)
     node = SeparatorNode(tiny_export.path, device="cpu")
     written = node.separate_file(path, tmp_path / "out", block_frames=50_000, bit_depth=32)
     expected = node.separate(audio, 44100)
     assert list(written) == list(node.sources)
     for name, file in written.items():
         assert file == tmp_path / "out" / "track" / f"{name}.wav"
-        got, rate = _read(file)
+        got, rate = read_audio(file)
         assert rate == 44100 and got.shape == audio.shape
         np.testing.assert_allclose(got, expected[name], rtol=0, atol=1e-5)
 
@@ -47,11 +36,11 @@ def test_mono_and_other_rates_keep_channels_rate_and_length(identity_model, tmp_
     # band-limited below 22.05 kHz, so the trip through the model's 44.1 kHz loses nothing
     t = np.arange(48000) / 48000
     tone = (0.3 * np.sin(2 * np.pi * 440 * t) + 0.2 * np.sin(2 * np.pi * 5000 * t))[None]
-    mono = _write(tmp_path / "mono.wav", tone.astype(np.float32), rate=48000)
+    mono = write_audio(tmp_path / "mono.wav", tone.astype(np.float32), rate=48000)
     node = SeparatorNode(identity_model, device="cpu")
     written = node.separate_file(mono, tmp_path / "out", stems=["vocals"], block_frames=7000)
-    got, rate = _read(written["vocals"])
-    original, _ = _read(mono)
+    got, rate = read_audio(written["vocals"])
+    original, _ = read_audio(mono)
     assert rate == 48000 and got.shape == original.shape == (1, 48000)
     middle = slice(4000, 44000)
     assert np.max(np.abs(got[:, middle] - original[:, middle])) < 1e-3
@@ -87,7 +76,7 @@ def test_an_error_midway_leaves_no_file_behind(identity_model, song, tmp_path, m
 def test_cli_separates_several_files_and_reports_a_bad_one(identity_model, song, tmp_path, capsys):
     broken = tmp_path / "broken.wav"
     broken.write_bytes(b"RIFF nonsense")
-    other = _write(tmp_path / "other.wav", music_like(1.0, seed=8))
+    other = write_audio(tmp_path / "other.wav", music_like(1.0, seed=8))
     out = tmp_path / "out"
     argv = [
         "separate",

@@ -13,14 +13,24 @@ from stemboard.registry import ARCHITECTURES, BUNDLES
 EXPORT_MODULES = ("torch", "torchaudio", "onnx", "onnxscript")
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
-    return value
+def _number(convert, accept, expected: str):
+    """An argparse ``type``: ``convert`` the text, keep it if ``accept(value)``, else say so."""
+
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            value = None
+        if value is None or not accept(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    return parse
+
+
+_positive_float = _number(float, lambda v: v > 0, "a positive number of seconds")
+_overlap = _number(float, lambda v: 0.0 <= v < 1.0, "a fraction in [0, 1)")
+_positive_int = _number(int, lambda v: v >= 1, "a positive integer")
 
 
 def _add_export(commands: argparse._SubParsersAction) -> None:
@@ -93,26 +103,6 @@ def _comma_list(text: str) -> list[str]:
     if not items:
         raise argparse.ArgumentTypeError("expected comma-separated names, e.g. vocals,drums")
     return items
-
-
-def _overlap(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {text!r}") from None
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {text!r}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
 
 
 def _add_separate(commands: argparse._SubParsersAction) -> None:

@@ -172,6 +172,9 @@ class StemGraph:
                 for name, bus in self.buses.items()
             }
         )
+        for name in self._gains:  # muting, and solo on some other stem, is a gain of zero
+            if not self._audible(name):
+                self._gains[name] = np.zeros_like(self._gains[name])
         self._state: _GraphState | None = None
         self._last_layout: io.Layout | None = None
 
@@ -380,7 +383,7 @@ class _GraphState:
         outputs: dict[str, np.ndarray],
         total: int | None,
     ) -> np.ndarray:
-        """Sum what every input has produced, after its gain/pan, muting the inaudible.
+        """Sum what every input has produced, after its gain/pan (zero when inaudible).
 
         Inputs of one mixing point are always taken together, so they share a position; with
         ``total`` (at the end) nothing past it is taken.
@@ -391,8 +394,6 @@ class _GraphState:
         mixed = np.zeros((_CHANNELS, count), np.float32)
         for name, branch in inputs:
             signal = branch.take(count) * self.graph._gains[name]
-            if not self.graph._audible(name):
-                signal = np.zeros_like(signal)
             self.taken[name] += count
             outputs[name] = signal
             mixed += signal

@@ -287,6 +287,63 @@ def _run_presets_validate(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _add_evaluate(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "evaluate",
+        help="score separated stems against reference stems",
+        description=(
+            "Score the stems in the --estimate folder (<stem>.<format>, as `stemboard separate` "
+            "writes them) against those in the --reference folder (<stem>.<format>, optionally "
+            "mixture.<format>): BSS Eval SDR as the torchaudio tutorial computes it, the MDX "
+            "challenge SDR and SI-SDR, per stem and averaged."
+        ),
+    )
+    parser.add_argument("--reference", required=True, metavar="DIR", help="reference stems")
+    parser.add_argument("--estimate", required=True, metavar="DIR", help="separated stems")
+    parser.add_argument(
+        "--segment",
+        nargs=2,
+        metavar=("START", "END"),
+        help="only this window, in seconds (the tutorial uses 150 155)",
+    )
+    parser.add_argument(
+        "--plot", metavar="DIR", help="write spectrograms <stem>.png and mixture.png here"
+    )
+    parser.add_argument("--json", metavar="FILE", help="write the scores as JSON")
+    parser.set_defaults(run=_run_evaluate)
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    from stemboard.evaluation import evaluate_folders
+
+    segment = None
+    if args.segment is not None:
+        try:
+            segment = (float(args.segment[0]), float(args.segment[1]))
+        except ValueError:
+            raise StemboardError(
+                f"--segment expects two numbers of seconds, got {' '.join(args.segment)!r}"
+            ) from None
+    result = evaluate_folders(args.reference, args.estimate, segment=segment)
+    print(result.table())
+    for note in result.notes:
+        print(f"note: {note}")
+    if args.json:
+        print(f"wrote {result.write_json(args.json)}")
+    if args.plot:
+        from stemboard.evaluation import plot_spectrograms
+
+        try:
+            import matplotlib  # noqa: F401  (drawn lazily; fail before any file is written)
+        except ModuleNotFoundError:
+            raise StemboardError(
+                "--plot needs matplotlib; install it with: pip install 'matplotlib>=3.7'"
+            ) from None
+        written = plot_spectrograms(result, args.plot)
+        print(f"wrote {len(written)} spectrograms to {args.plot}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="stemboard", description="Hybrid Demucs source separation as a processing node."
@@ -297,6 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_separate(commands)
     _add_render(commands)
     _add_presets(commands)
+    _add_evaluate(commands)
     return parser
 
 

@@ -344,6 +344,52 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_demo(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "demo",
+        help="generate a song, separate it with the demo model, render and score it",
+        description=(
+            "Offline, in one go: generate a song of the synthetic test split, separate it with "
+            "the packaged demo model, render a preset on it, score the stems against the "
+            "generated ones and write everything (song, stems, render, plots, sdr.json) to DIR."
+        ),
+    )
+    parser.add_argument(
+        "-o", "--out", default="stemboard-demo", metavar="DIR", help="default ./stemboard-demo"
+    )
+    parser.add_argument("--seed", type=int, help="a test-split song seed (default the first)")
+    parser.add_argument(
+        "--seconds", type=_positive_float, default=30.0, help="song length (default 30)"
+    )
+    parser.add_argument(
+        "--preset", default="karaoke", help="the preset to render (default karaoke)"
+    )
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument("--overwrite", action="store_true", help="replace an earlier demo in DIR")
+    parser.set_defaults(run=_run_demo)
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from stemboard.demo import DEFAULT_SEED, run_demo
+
+    result = run_demo(
+        args.out,
+        seed=DEFAULT_SEED if args.seed is None else args.seed,
+        seconds=args.seconds,
+        preset=args.preset,
+        device=args.device,
+        overwrite=args.overwrite,
+    )
+    total = sum(result.seconds.values())
+    print(f"\nwrote to {result.out_dir}/ in {total:.0f} s:")
+    print(f"  {result.song.name:<22} the generated song (reference stems in reference/)")
+    for name, path in {**result.stems, **result.rendered}.items():
+        print(f"  {str(path.relative_to(result.out_dir)):<22} {name}")
+    print(f"  {'plots/':<22} spectrograms, reference above estimate")
+    print(f"  {result.report.name:<22} the scores")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="stemboard", description="Hybrid Demucs source separation as a processing node."
@@ -355,6 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_render(commands)
     _add_presets(commands)
     _add_evaluate(commands)
+    _add_demo(commands)
     return parser
 
 

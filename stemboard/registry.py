@@ -76,6 +76,30 @@ ARCHITECTURES: dict[str, Architecture] = {
     )
 }
 
+
+@dataclass(frozen=True)
+class Packaged:
+    """An exported ONNX model shipped inside the stemboard package: no download, no torch."""
+
+    name: str
+    description: str
+    architecture: str
+    resource: str  # file name under ``stemboard/models``
+
+
+PACKAGED: dict[str, Packaged] = {
+    packaged.name: packaged
+    for packaged in (
+        Packaged(
+            "demo",
+            "stemboard's demo separator: the small architecture trained on synthetic songs "
+            "(stemboard.synth); for demonstrations and tests, not for real music",
+            architecture="small",
+            resource="demo.onnx",
+        ),
+    )
+}
+
 BUNDLES: dict[str, Bundle] = {
     bundle.name: bundle
     for bundle in (
@@ -111,6 +135,11 @@ def architecture(name: str) -> Architecture:
 def bundle(name: str) -> Bundle:
     """The bundle record called ``name``; a clear error listing the known ones otherwise."""
     return _lookup("bundle", name, BUNDLES)
+
+
+def packaged(name: str) -> Packaged:
+    """The packaged model called ``name``; a clear error listing the known ones otherwise."""
+    return _lookup("packaged model", name, PACKAGED)
 
 
 def bundle_for_sha256(sha256: str) -> Bundle | None:

@@ -42,7 +42,7 @@ from stemboard.graph.preset_schema import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-SHIPPED = sorted((ROOT / "presets").glob("*.yaml"))
+SHIPPED = sorted((ROOT / "stemboard" / "presets").glob("*.yaml"))
 PROMISED = {
     "karaoke",
     "a_cappella",

@@ -5,6 +5,7 @@ version and thread count reproduces the model::
 
     python tools/train_demo.py --out build/demo            # train, then export build/demo/demo.onnx
     python tools/train_demo.py --out build/demo --steps 50 # a quick trial
+    python tools/train_demo.py --out build/demo2 --init build/demo/demo.pt --seed 1  # stage 2
 
 What it does, top to bottom:
 
@@ -132,7 +133,11 @@ def train(args: argparse.Namespace) -> dict:
     print(f"generated {len(pool)} training and {len(valid)} validation songs in {generated:.0f} s")
 
     sampler = RemixSampler(pool, round(args.segment * rate), args.seed)
-    model = torchaudio.models.HDemucs(**arch.hdemucs_kwargs()).to(args.device)
+    model = torchaudio.models.HDemucs(**arch.hdemucs_kwargs())
+    if args.init:
+        model.load_state_dict(torch.load(args.init, map_location="cpu", weights_only=True))
+        print(f"starting from {args.init}")
+    model = model.to(args.device)
     optimiser = torch.optim.Adam(model.parameters(), lr=args.lr)
     history: list[dict] = []
     best = {"step": -1, "sdr": -math.inf, "per_source": []}
@@ -217,6 +222,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--valid-seconds", type=float, default=10.0)
     parser.add_argument("--eval-every", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--init", metavar="FILE", help="start from these weights (a demo.pt), to train in stages"
+    )
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--export-segment", type=float, default=10.0, help="ONNX segment, s")

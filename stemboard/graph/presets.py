@@ -26,7 +26,7 @@ from stemboard.graph.preset_schema import (
 from stemboard.graph.render import render_to_files
 from stemboard.node import SeparatorNode
 
-PRESETS_DIR = Path(__file__).resolve().parents[2] / "presets"
+PRESETS_DIR = Path(__file__).resolve().parents[1] / "presets"
 
 
 def build_graph(
@@ -109,7 +109,7 @@ def load_preset(
 
     Example::
 
-        graph = stemboard.load_preset("presets/karaoke.yaml", model="models/tiny.onnx")
+        graph = stemboard.load_preset("karaoke", model="models/tiny.onnx")
         stemboard.render_file(graph, "song.wav", "out/")
     """
     path = find_preset(path)
@@ -198,7 +198,7 @@ def render_file(
 
     Example::
 
-        stemboard.render_file("presets/karaoke.yaml", "song.wav", "out/")
+        stemboard.render_file("karaoke", "song.wav", "out/")
 
     A graph without a preset writes its mix as ``out/<track>/mix.wav``.
     """

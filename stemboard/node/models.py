@@ -1,6 +1,7 @@
 """Turning what the user calls a model — a path or a known name — into an ONNX file on disk.
 
-Known names come from :mod:`stemboard.registry`. A bundle (``hdemucs_high_musdb_plus``) is
+Known names come from :mod:`stemboard.registry`. A packaged model (``demo``) is a file inside the
+package (``stemboard/models``). A bundle (``hdemucs_high_musdb_plus``) is
 exported once into the cache directory (``$STEMBOARD_CACHE``, default ``~/.cache/stemboard``)
 through the exporter when torch is installed; without torch the error says how to get the file.
 """
@@ -12,7 +13,7 @@ from pathlib import Path
 
 from stemboard.errors import StemboardError
 from stemboard.model_format import fp16_path_for
-from stemboard.registry import BUNDLES
+from stemboard.registry import BUNDLES, PACKAGED
 
 CACHE_ENV = "STEMBOARD_CACHE"
 
@@ -23,12 +24,27 @@ def cache_dir() -> Path:
     return Path(configured) if configured else Path.home() / ".cache" / "stemboard"
 
 
+def packaged_model_path(name: str) -> Path:
+    """Where the packaged model ``name`` lies inside the installed package."""
+    return Path(__file__).resolve().parent.parent / "models" / PACKAGED[name].resource
+
+
 def resolve_model(model: str | os.PathLike, *, fp16: bool = False) -> Path:
     """The ONNX file for ``model`` (a path, or a name in the registry), exporting it if needed.
 
     With ``fp16`` the float16 variant beside it (``<name>.fp16.onnx``) is returned.
     """
     text = os.fspath(model)
+    if text in PACKAGED:
+        path = packaged_model_path(text)
+        if fp16:
+            raise StemboardError(f"the packaged model {text!r} has no fp16 variant; drop --fp16")
+        if not path.is_file():
+            raise StemboardError(
+                f"the packaged model {text!r} is missing from this installation ({path}); "
+                "reinstall stemboard"
+            )
+        return path
     if text in BUNDLES:
         path = cache_dir() / f"{text}.onnx"
         wanted = fp16_path_for(path) if fp16 else path
@@ -37,7 +53,7 @@ def resolve_model(model: str | os.PathLike, *, fp16: bool = False) -> Path:
         return wanted
     path = Path(text)
     if path.suffix != ".onnx" and not path.exists():
-        known = ", ".join(sorted(BUNDLES))
+        known = ", ".join(sorted([*PACKAGED, *BUNDLES]))
         raise StemboardError(f"unknown model {text!r}: give a .onnx file or one of: {known}")
     if fp16:
         path = fp16_path_for(path)

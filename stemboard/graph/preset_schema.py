@@ -3,7 +3,7 @@
 A preset names a model, an effect chain with gain, pan, mute and solo per stem, buses that mix
 stems and other buses, a master chain, and the files to write::
 
-    preset = load_preset_file("stemboard/presets/karaoke.yaml")   # a validated Preset, or a PresetError
+    preset = load_preset_file("stemboard/presets/karaoke.yaml")  # a validated Preset
     save_preset(preset, "my_karaoke.yaml")              # loads back equal
 
 Files are read with ``yaml.safe_load`` only. Every error is one line that starts with the file

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -384,7 +385,7 @@ def _run_demo(args: argparse.Namespace) -> int:
     print(f"\nwrote to {result.out_dir}/ in {total:.0f} s:")
     print(f"  {result.song.name:<22} the generated song (reference stems in reference/)")
     for name, path in {**result.stems, **result.rendered}.items():
-        print(f"  {path.relative_to(result.out_dir)!s:<22} {name}")
+        print(f"  {os.path.relpath(path, result.out_dir):<22} {name}")
     print(f"  {'plots/':<22} spectrograms, reference above estimate")
     print(f"  {result.report.name:<22} the scores")
     return 0

@@ -88,6 +88,16 @@ def test_demo_writes_song_stems_render_plots_and_scores(tmp_path, capsys):
     assert not list(out.rglob("*.part")) and not list(out.rglob(".stemboard-*"))
 
 
+def test_demo_into_a_relative_folder_lists_what_it_wrote(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    args = ["demo", "-o", "here", "--seconds", "3", "--device", "cpu", "--preset", "drumless"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "wrote to here/" in printed
+    assert "song/vocals.wav" in printed and "song/drumless.wav" in printed
+    assert (tmp_path / "here" / "song" / "drumless.wav").is_file()
+
+
 def test_demo_refuses_to_overwrite_an_earlier_demo(tmp_path, capsys):
     (tmp_path / "song.wav").write_bytes(b"earlier")
     assert main(["demo", "-o", str(tmp_path)]) == 1

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -81,11 +82,15 @@ def run_demo(
 
     started = time.perf_counter()
     song = generate_song(seed, seconds)
-    if reference_dir.exists():
-        shutil.rmtree(reference_dir)
-    write_song(song, reference_dir)
     out.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(reference_dir / "mixture.wav", song_path)
+    # Written under temporary names and moved into place, so a failure leaves no partial files.
+    with tempfile.TemporaryDirectory(dir=out, prefix=".stemboard-") as temporary:
+        written = write_song(song, Path(temporary) / "reference")
+        shutil.copyfile(written / "mixture.wav", Path(temporary) / song_path.name)
+        if reference_dir.exists():
+            shutil.rmtree(reference_dir)
+        os.replace(written, reference_dir)
+        os.replace(Path(temporary) / song_path.name, song_path)
     timings["generate"] = time.perf_counter() - started
     described = ", ".join(f"{k} {v}" for k, v in song.description.items() if _short(v))
     log(f"generated song {seed} ({seconds:g} s): {described}")

@@ -106,6 +106,20 @@ def test_demo_refuses_to_overwrite_an_earlier_demo(tmp_path, capsys):
     assert (tmp_path / "song.wav").read_bytes() == b"earlier"
 
 
+def test_demo_failing_midway_leaves_no_partial_song_files(tmp_path, monkeypatch, capsys):
+    import stemboard.demo
+
+    def failing_write(song, directory):
+        directory.mkdir(parents=True)
+        (directory / "mixture.wav").write_bytes(b"half")
+        raise StemboardError("disk full")
+
+    monkeypatch.setattr(stemboard.demo, "write_song", failing_write)
+    assert main(["demo", "-o", str(tmp_path), "--seconds", "2"]) == 1
+    assert "disk full" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_demo_only_takes_test_split_songs(tmp_path, capsys):
     assert main(["demo", "-o", str(tmp_path / "d"), "--seed", "5"]) == 1
     assert "test" in capsys.readouterr().err

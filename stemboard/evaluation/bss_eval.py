@@ -47,8 +47,8 @@ def bss_eval_sources(
     source that is all zeros in either input (the decomposition is then undefined; mir_eval
     refuses such input too, although its test is a zero *sum*). Empty input gives empty arrays.
     """
-    reference = _as_sources(reference, "reference")
-    estimate = _as_sources(estimate, "estimate")
+    reference = as_rows(reference, "reference")
+    estimate = as_rows(estimate, "estimate")
     if reference.shape != estimate.shape:
         raise ValueError(
             f"reference and estimate must have the same shape, got {reference.shape} and "
@@ -84,12 +84,13 @@ def bss_eval_sources(
     return sdr, sir, sar, best
 
 
-def _as_sources(x: np.ndarray, name: str) -> np.ndarray:
+def as_rows(x: np.ndarray, name: str, rows: str = "sources") -> np.ndarray:
+    """``x`` as float64 ``[rows, samples]`` (1-D becomes one row), finite, or a ValueError."""
     x = np.asarray(x, dtype=np.float64)
     if x.ndim == 1:
         x = x[np.newaxis, :]
     if x.ndim != 2:
-        raise ValueError(f"{name} must be [sources, samples], got shape {x.shape}")
+        raise ValueError(f"{name} must be [{rows}, samples], got shape {x.shape}")
     if not np.all(np.isfinite(x)):
         raise ValueError(f"{name} contains NaN or infinite values")
     return x

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from stemboard.evaluation.bss_eval import bss_eval_sources
+from stemboard.evaluation.bss_eval import as_rows, bss_eval_sources
 
 MDX_EPSILON = 1e-7
 """Added to both energies of the MDX SDR (the challenge's ``delta``)."""
@@ -148,16 +148,10 @@ def _pair(
     reference: np.ndarray, estimate: np.ndarray, name: str = "stem"
 ) -> tuple[np.ndarray, np.ndarray]:
     """Both as float64 ``[channels, samples]``, checked for equal shapes and finite values."""
-    pair = []
-    for what, audio in (("reference", reference), ("estimate", estimate)):
-        audio = np.asarray(audio, dtype=np.float64)
-        if audio.ndim == 1:
-            audio = audio[np.newaxis, :]
-        if audio.ndim != 2:
-            raise ValueError(f"{name}: {what} must be [channels, samples], got {audio.shape}")
-        if not np.all(np.isfinite(audio)):
-            raise ValueError(f"{name}: {what} contains NaN or infinite samples")
-        pair.append(audio)
+    pair = [
+        as_rows(audio, f"{name}: {what}", "channels")
+        for what, audio in (("reference", reference), ("estimate", estimate))
+    ]
     if pair[0].shape != pair[1].shape:
         raise ValueError(
             f"{name}: reference and estimate shapes differ: {pair[0].shape} and {pair[1].shape}"

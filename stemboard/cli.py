@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from stemboard import __version__
 from stemboard.errors import StemboardError
@@ -288,6 +289,21 @@ def _run_presets_validate(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _check_can_write(option: str, folder: Path, file: Path | None = None) -> None:
+    """Refuse ``folder`` (to be created if missing) or ``file`` in it if they cannot be written."""
+    if file is not None and file.is_dir():
+        raise StemboardError(f"{option} {file}: is a folder, not a file")
+    if file is not None and not folder.is_dir():
+        raise StemboardError(f"{option} {file}: the folder {folder} does not exist")
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise StemboardError(f"{option} {folder}: {existing} is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise StemboardError(f"{option} {folder}: {existing} is not writable")
+
+
 def _add_evaluate(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "evaluate",
@@ -325,6 +341,17 @@ def _run_evaluate(args: argparse.Namespace) -> int:
             raise StemboardError(
                 f"--segment expects two numbers of seconds, got {' '.join(args.segment)!r}"
             ) from None
+    # Everything that can be refused is refused before the (slow) scoring and the table.
+    if args.json:
+        _check_can_write("--json", Path(args.json).parent, Path(args.json))
+    if args.plot:
+        try:
+            import matplotlib  # noqa: F401  (drawn lazily; fail before any file is written)
+        except ModuleNotFoundError:
+            raise StemboardError(
+                "--plot needs matplotlib; install it with: pip install 'matplotlib>=3.7'"
+            ) from None
+        _check_can_write("--plot", Path(args.plot))
     result = evaluate_folders(args.reference, args.estimate, segment=segment)
     print(result.table())
     for note in result.notes:
@@ -334,12 +361,6 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     if args.plot:
         from stemboard.evaluation import plot_spectrograms
 
-        try:
-            import matplotlib  # noqa: F401  (drawn lazily; fail before any file is written)
-        except ModuleNotFoundError:
-            raise StemboardError(
-                "--plot needs matplotlib; install it with: pip install 'matplotlib>=3.7'"
-            ) from None
         written = plot_spectrograms(result, args.plot)
         print(f"wrote {len(written)} spectrograms to {args.plot}")
     return 0

@@ -376,3 +376,24 @@ def test_cli_user_errors_are_one_line(track, capsys, case, message):
     assert code == 1
     assert err.count("\n") == 1 and err.startswith("stemboard: error: ")
     assert message in err
+
+
+@pytest.mark.parametrize(
+    ("option", "where", "message"),
+    [
+        ("--json", "missing/s.json", "does not exist"),
+        ("--json", "folder", "is a folder, not a file"),
+        ("--plot", "a-file/plots", "is not a folder"),
+    ],
+)
+def test_cli_refuses_bad_destinations_before_scoring(
+    track, tmp_path, capsys, option, where, message
+):
+    reference_dir, estimate_dir, _ = track
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "a-file").write_text("x")
+    argv = ["evaluate", "--reference", str(reference_dir), "--estimate", str(estimate_dir)]
+    code = main([*argv, option, str(tmp_path / where)])
+    captured = capsys.readouterr()
+    assert code == 1 and captured.out == ""  # no table: nothing was scored
+    assert captured.err.count("\n") == 1 and message in captured.err

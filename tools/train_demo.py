@@ -6,6 +6,12 @@ version and thread count reproduces the model::
     python tools/train_demo.py --out build/demo            # train, then export build/demo/demo.onnx
     python tools/train_demo.py --out build/demo --steps 50 # a quick trial
     python tools/train_demo.py --out build/demo2 --init build/demo/demo.pt --seed 1  # stage 2
+    python tools/train_demo.py --out build/demo --steps 20000 --stop-after 120  # in sessions,
+    python tools/train_demo.py --out build/demo --resume --stop-after 120       # then go on
+
+A run stopped with ``--stop-after`` (or killed) goes on from its last evaluation with ``--resume``:
+the saved state holds the weights, the optimiser, the batch generator and the schedule, so the
+resumed run gives the same weights as one that never stopped.
 
 What it does, top to bottom:
 
@@ -116,12 +122,40 @@ def learning_rate(step: int, steps: int, peak: float, warmup: int) -> float:
     return peak * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
+STATE_FILE = "state.pt"
+# Options a resumed run takes from its saved state: they fix the data, the batches and the schedule.
+RUN_OPTIONS = (
+    "steps", "batch", "segment", "lr", "warmup", "clip", "pool", "pool_seconds", "valid",
+    "valid_seconds", "eval_every", "seed", "init", "bf16", "export_segment",
+)  # fmt: skip
+
+
+def _save_atomically(obj: object, path: Path) -> None:
+    partial = path.with_name(path.name + ".partial")
+    torch.save(obj, partial)
+    os.replace(partial, path)
+
+
+def _machine(device: str) -> dict:
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
+        "torch": str(torch.__version__),
+        "torchaudio": str(torchaudio.__version__),
+        "python": sys.version.split()[0],
+    }
+
+
 def train(args: argparse.Namespace) -> dict:
+    """Train (or, with ``args.resume``, continue) a run; the log says whether it finished."""
+    out = Path(args.out)
+    state = torch.load(out / STATE_FILE, weights_only=True) if args.resume else None
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     arch = architecture(ARCHITECTURE)
     rate = arch.sample_rate
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
     started = time.perf_counter()
@@ -134,69 +168,118 @@ def train(args: argparse.Namespace) -> dict:
 
     sampler = RemixSampler(pool, round(args.segment * rate), args.seed)
     model = torchaudio.models.HDemucs(**arch.hdemucs_kwargs())
-    if args.init:
+    if args.init and state is None:
         model.load_state_dict(torch.load(args.init, map_location="cpu", weights_only=True))
         print(f"starting from {args.init}")
     model = model.to(args.device)
     optimiser = torch.optim.Adam(model.parameters(), lr=args.lr)
     history: list[dict] = []
     best = {"step": -1, "sdr": -math.inf, "per_source": []}
+    first_step, running, trained_before, sessions = 0, 0.0, 0.0, []
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimiser.load_state_dict(state["optimiser"])
+        sampler.rng.bit_generator.state = state["sampler"]
+        torch.set_rng_state(state["torch_rng"])
+        first_step, running = state["step"], state["running"]
+        history, best = state["history"], state["best"]
+        trained_before, sessions = state["train_seconds"], state["sessions"]
+        print(f"resuming at step {first_step} of {args.steps}")
     best_path = out / "demo.pt"
-    running = 0.0
     train_started = time.perf_counter()
-    for step in range(args.steps):
+    sessions = [*sessions, {"first_step": first_step, "machine": _machine(args.device)}]
+    log: dict = {}
+    for step in range(first_step, args.steps):
         for group in optimiser.param_groups:
             group["lr"] = learning_rate(step, args.steps, args.lr, args.warmup)
         mix, stems = sampler.batch(args.batch)
         mix, stems = mix.to(args.device), stems.to(args.device)
-        loss = torch.nn.functional.l1_loss(model(mix), stems)
+        with torch.autocast(args.device, dtype=torch.bfloat16, enabled=args.bf16):
+            estimate = model(mix)
+        loss = torch.nn.functional.l1_loss(estimate.float(), stems)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
         optimiser.step()
         running = loss.item() if step == 0 else 0.98 * running + 0.02 * loss.item()
         last = step == args.steps - 1
-        if (step + 1) % args.eval_every == 0 or last:
-            per_source = validate(model, valid.to(args.device))
-            sdr = float(np.mean(per_source))
-            elapsed = time.perf_counter() - train_started
-            record = {
+        if not ((step + 1) % args.eval_every == 0 or last):
+            continue
+        per_source = validate(model, valid.to(args.device))
+        sdr = float(np.mean(per_source))
+        this_session = time.perf_counter() - train_started
+        elapsed = trained_before + this_session
+        history.append(
+            {
                 "step": step + 1,
                 "loss": round(running, 5),
                 "valid_sdr": round(sdr, 3),
                 "valid_sdr_per_source": [round(v, 3) for v in per_source],
                 "seconds": round(elapsed, 1),
             }
-            history.append(record)
-            text = " ".join(f"{n} {v:5.2f}" for n, v in zip(arch.sources, per_source, strict=True))
-            print(
-                f"step {step + 1:5d}  loss {running:.4f}  valid SDR {sdr:5.2f} dB ({text})  "
-                f"{elapsed / 60:.1f} min",
-                flush=True,
-            )
-            if sdr > best["sdr"]:
-                best = {"step": step + 1, "sdr": sdr, "per_source": per_source}
-                torch.save({k: v.cpu() for k, v in model.state_dict().items()}, best_path)
-    log = {
-        "architecture": ARCHITECTURE,
-        "arguments": vars(args),
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "best": best,
-        "history": history,
-        "data_seconds": round(generated, 1),
-        "train_seconds": round(time.perf_counter() - train_started, 1),
-        "machine": {
-            "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(),
-            "device": torch.cuda.get_device_name() if args.device == "cuda" else "cpu",
-            "torch": torch.__version__,
-            "torchaudio": torchaudio.__version__,
-            "python": sys.version.split()[0],
-        },
-    }
-    (out / "train_log.json").write_text(json.dumps(log, indent=2) + "\n")
+        )
+        text = " ".join(f"{n} {v:5.2f}" for n, v in zip(arch.sources, per_source, strict=True))
+        print(
+            f"step {step + 1:5d}  loss {running:.4f}  valid SDR {sdr:5.2f} dB ({text})  "
+            f"{elapsed / 60:.1f} min",
+            flush=True,
+        )
+        if sdr > best["sdr"]:
+            best = {"step": step + 1, "sdr": sdr, "per_source": per_source}
+            _save_atomically({k: v.cpu() for k, v in model.state_dict().items()}, best_path)
+        stopping = args.stop_after is not None and this_session >= 60 * args.stop_after
+        sessions[-1]["last_step"] = step + 1
+        log = {
+            "architecture": ARCHITECTURE,
+            "arguments": {k: v for k, v in vars(args).items() if k in RUN_OPTIONS},
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "finished": last,
+            "best": best,
+            "history": history,
+            "data_seconds": round(generated, 1),
+            "train_seconds": round(elapsed, 1),
+            "sessions": sessions,
+        }
+        (out / "train_log.json").write_text(json.dumps(log, indent=2) + "\n")
+        _save_atomically(
+            {
+                "arguments": log["arguments"],
+                "step": step + 1,
+                "model": model.state_dict(),
+                "optimiser": optimiser.state_dict(),
+                "sampler": sampler.rng.bit_generator.state,
+                "torch_rng": torch.get_rng_state(),
+                "running": running,
+                "history": history,
+                "best": best,
+                "train_seconds": elapsed,
+                "sessions": sessions,
+            },
+            out / STATE_FILE,
+        )
+        if stopping and not last:
+            print(f"stopped after step {step + 1}; continue with: --out {out} --resume")
+            break
     return log
+
+
+def _resumed_arguments(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """Take the saved run's options; refuse a command line that asks for different ones."""
+    path = Path(args.out) / STATE_FILE
+    if not path.is_file():
+        parser.error(f"--resume: {path} does not exist (it is written at every evaluation)")
+    state = torch.load(path, weights_only=True)
+    saved = state["arguments"]
+    for name in RUN_OPTIONS:
+        given = getattr(args, name)
+        if given != parser.get_default(name) and given != saved[name]:
+            option = "--" + name.replace("_", "-")
+            parser.error(
+                f"--resume continues the saved run: {option} {given} differs from its {saved[name]}"
+            )
+        setattr(args, name, saved[name])
+    if state["step"] >= saved["steps"]:
+        parser.error(f"--resume: the run in {args.out} already finished ({saved['steps']} steps)")
 
 
 def export(out: Path, segment: float) -> None:
@@ -227,15 +310,34 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument(
+        "--bf16",
+        action="store_true",
+        help="run the training forward pass under bfloat16 autocast (validation stays float32)",
+    )
     parser.add_argument("--export-segment", type=float, default=10.0, help="ONNX segment, s")
     parser.add_argument("--no-export", action="store_true")
+    parser.add_argument(
+        "--stop-after",
+        type=float,
+        metavar="MINUTES",
+        help="stop at the first evaluation after this many minutes of training; --resume goes on",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help=f"continue the run in --out from its {STATE_FILE} (same options, same result)",
+    )
     args = parser.parse_args(argv)
+    if args.resume:
+        _resumed_arguments(args, parser)
     log = train(args)
+    state = "finished" if log["finished"] else "stopped"
     print(
-        f"best valid SDR {log['best']['sdr']:.2f} dB at step {log['best']['step']}; "
+        f"{state}: best valid SDR {log['best']['sdr']:.2f} dB at step {log['best']['step']}; "
         f"trained {log['train_seconds'] / 60:.1f} min"
     )
-    if not args.no_export:
+    if log["finished"] and not args.no_export:
         export(Path(args.out), args.export_segment)
     return 0
 

@@ -19,8 +19,9 @@ from stemboard.registry import MUSDB_SOURCES, PACKAGED
 from stemboard.synth import generate_song, split_seeds
 
 # A regression guard on one test-split song, below what the shipped model measures there
-# (3.8 dB mean SDR; random weights score about -20 dB). docs/demo-model.md has the full figures.
-MIN_MEAN_SDR_DB = 2.0
+# (5.0 dB mean SDR; the stage-1 model scored 3.8, random weights about -20 dB).
+# docs/demo-model.md has the full figures.
+MIN_MEAN_SDR_DB = 4.0
 
 
 def test_packaged_demo_model_is_small_and_declares_the_four_stems():

@@ -148,10 +148,9 @@ def _machine(device: str) -> dict:
     }
 
 
-def train(args: argparse.Namespace) -> dict:
-    """Train (or, with ``args.resume``, continue) a run; the log says whether it finished."""
+def train(args: argparse.Namespace, state: dict | None = None) -> dict:
+    """Train a run, or continue it from a saved ``state``; the log says whether it finished."""
     out = Path(args.out)
-    state = torch.load(out / STATE_FILE, weights_only=True) if args.resume else None
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     arch = architecture(ARCHITECTURE)
@@ -263,8 +262,8 @@ def train(args: argparse.Namespace) -> dict:
     return log
 
 
-def _resumed_arguments(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
-    """Take the saved run's options; refuse a command line that asks for different ones."""
+def _resumed_state(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict:
+    """The saved run's state; its options replace ``args``, which may not ask for others."""
     path = Path(args.out) / STATE_FILE
     if not path.is_file():
         parser.error(f"--resume: {path} does not exist (it is written at every evaluation)")
@@ -280,6 +279,7 @@ def _resumed_arguments(args: argparse.Namespace, parser: argparse.ArgumentParser
         setattr(args, name, saved[name])
     if state["step"] >= saved["steps"]:
         parser.error(f"--resume: the run in {args.out} already finished ({saved['steps']} steps)")
+    return state
 
 
 def export(out: Path, segment: float) -> None:
@@ -329,9 +329,7 @@ def main(argv: list[str] | None = None) -> int:
         help=f"continue the run in --out from its {STATE_FILE} (same options, same result)",
     )
     args = parser.parse_args(argv)
-    if args.resume:
-        _resumed_arguments(args, parser)
-    log = train(args)
+    log = train(args, _resumed_state(args, parser) if args.resume else None)
     state = "finished" if log["finished"] else "stopped"
     print(
         f"{state}: best valid SDR {log['best']['sdr']:.2f} dB at step {log['best']['step']}; "

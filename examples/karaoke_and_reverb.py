@@ -1,6 +1,6 @@
 """Read a song, take the vocals out, put reverb on the drums, write the result.
 
-python examples/karaoke_and_reverb.py song.wav out.wav [model.onnx]
+python examples/karaoke_and_reverb.py song.wav out.wav [model]     (model: default demo)
 """
 
 import sys
@@ -8,13 +8,12 @@ import sys
 from pedalboard import Compressor, Pedalboard, Reverb
 from pedalboard.io import AudioFile
 
-from stemboard import Channel, SeparatorNode, StemGraph
+from stemboard import Channel, SeparatorNode, StemGraph, read_audio
 
 source, target = sys.argv[1], sys.argv[2]
-model = sys.argv[3] if len(sys.argv) > 3 else "hdemucs_high_musdb_plus"
+model = sys.argv[3] if len(sys.argv) > 3 else "demo"  # or hdemucs_high_musdb_plus, once exported
 
-with AudioFile(source) as f:
-    audio, sample_rate = f.read(f.frames), f.samplerate
+audio, sample_rate = read_audio(source)  # read in blocks: exact for every format, MP3 included
 
 graph = StemGraph(
     SeparatorNode(model),

@@ -1,6 +1,6 @@
 """Split a song into stems, give each its own pedalboard, and write every stem to a file.
 
-python examples/stems_with_effects.py song.wav out_dir [model.onnx]
+python examples/stems_with_effects.py song.wav out_dir [model]     (model: default demo)
 """
 
 import sys
@@ -9,13 +9,12 @@ from pathlib import Path
 from pedalboard import Chorus, Delay, Distortion, HighpassFilter, Pedalboard, Reverb
 from pedalboard.io import AudioFile
 
-from stemboard import SeparatorNode
+from stemboard import SeparatorNode, read_audio
 
 source, out_dir = sys.argv[1], Path(sys.argv[2])
-model = sys.argv[3] if len(sys.argv) > 3 else "hdemucs_high_musdb_plus"
+model = sys.argv[3] if len(sys.argv) > 3 else "demo"  # or hdemucs_high_musdb_plus, once exported
 
-with AudioFile(source) as f:
-    audio, sample_rate = f.read(f.frames), f.samplerate
+audio, sample_rate = read_audio(source)
 
 effects = {
     "drums": Pedalboard([HighpassFilter(cutoff_frequency_hz=40)]),

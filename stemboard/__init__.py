@@ -3,18 +3,16 @@
 Example::
 
     import stemboard
-    node = stemboard.SeparatorNode("models/tiny.onnx")
+    node = stemboard.SeparatorNode("demo")
     stems = node.separate(audio, 44100)          # {"drums": ..., "bass": ..., ...}
 
-The runtime never imports torch; the exporter lives in :mod:`stemboard.export`.
+The names below are imported on first use, so ``import stemboard`` loads neither onnxruntime
+nor pedalboard. The runtime never imports torch; the exporter lives in :mod:`stemboard.export`.
 """
 
-__version__ = "0.1.0"
-
 from stemboard.errors import StemboardError
-from stemboard.graph import Bus, Channel, StemGraph, load_preset, render_file
-from stemboard.model_format import ModelInfo
-from stemboard.node import SeparatorNode
+from stemboard.lazy import lazy_exports
+from stemboard.version import __version__
 
 __all__ = [
     "Bus",
@@ -25,5 +23,22 @@ __all__ = [
     "StemboardError",
     "__version__",
     "load_preset",
+    "read_audio",
     "render_file",
+    "separate_file",
 ]
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "Bus": "stemboard.graph.strips",
+        "Channel": "stemboard.graph.strips",
+        "ModelInfo": "stemboard.model_format",
+        "SeparatorNode": "stemboard.node.separator",
+        "StemGraph": "stemboard.graph.graph",
+        "load_preset": "stemboard.graph.presets",
+        "read_audio": "stemboard.audio.reading",
+        "render_file": "stemboard.render",
+        "separate_file": "stemboard.render",
+    },
+)

@@ -1,18 +1,41 @@
-"""The ``stemboard`` command line: user errors become one line on stderr and a non-zero exit."""
+"""The ``stemboard`` command line: user errors become one line on stderr and a non-zero exit.
+
+Exit status: 0 when everything asked for was done, 1 when something failed (each failure one
+line ``stemboard: error: ...``), 2 for a usage error, 130 after Ctrl-C and 143 after SIGTERM —
+both stop the work cleanly: what was finished stays, what was not leaves no file behind.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from stemboard import __version__
-from stemboard.errors import StemboardError
+from stemboard.choices import BIT_DEPTHS, CLIP_MODES, DEFAULT_CLIP_MODE, DEVICES
+from stemboard.errors import DestinationError, InvalidValueError, StemboardError
 from stemboard.registry import ARCHITECTURES, BUNDLES
+from stemboard.version import __version__
 
-EXPORT_MODULES = ("torch", "torchaudio", "onnx", "onnxscript")
+DEFAULT_MODEL = "hdemucs_high_musdb_plus"
+
+
+def _display(text: object) -> str:
+    """Printable whatever the bytes of a file name: bytes that are not UTF-8 as ``\\xNN``."""
+    raw = str(text).encode("utf-8", "surrogateescape")
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def _say(message: str, stream=None) -> None:
+    print(_display(message), file=stream or sys.stdout)
+
+
+def _error(message: object) -> None:
+    _say(f"stemboard: error: {message}", sys.stderr)
 
 
 def _number(convert, accept, expected: str):
@@ -30,9 +53,35 @@ def _number(convert, accept, expected: str):
     return parse
 
 
-_positive_float = _number(float, lambda v: v > 0, "a positive number of seconds")
+_positive_float = _number(float, lambda v: 0 < v < float("inf"), "a positive number of seconds")
 _overlap = _number(float, lambda v: 0.0 <= v < 1.0, "a fraction in [0, 1)")
 _positive_int = _number(int, lambda v: v >= 1, "a positive integer")
+
+
+def _comma_list(text: str) -> list[str]:
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    if not items:
+        raise argparse.ArgumentTypeError("expected comma-separated names, e.g. vocals,drums")
+    return items
+
+
+def _add_device(parser: argparse.ArgumentParser, default: str | None = "auto") -> None:
+    parser.add_argument(
+        "--device", choices=DEVICES, default=default, help=f"where the model runs ({default})"
+    )
+
+
+def _add_clip_mode(parser: argparse.ArgumentParser, default: str | None) -> None:
+    parser.add_argument(
+        "--clip-mode",
+        choices=CLIP_MODES,
+        default=default,
+        help="samples beyond full scale in formats that cannot hold them: rescale the file "
+        "(default, as demucs), clamp them, or none (the encoder clips); a warning says when",
+    )
+
+
+# -- export ------------------------------------------------------------------------------------
 
 
 def _add_export(commands: argparse._SubParsersAction) -> None:
@@ -74,10 +123,13 @@ def _add_export(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--no-verify", action="store_true", help="skip the onnxruntime-vs-PyTorch check"
     )
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing file")
     parser.set_defaults(run=_run_export)
 
 
 def _run_export(args: argparse.Namespace) -> int:
+    from stemboard.models import EXPORT_MODULES
+
     try:
         from stemboard.export import export_hdemucs
     except ModuleNotFoundError as error:
@@ -96,37 +148,37 @@ def _run_export(args: argparse.Namespace) -> int:
         segment=args.segment,
         fp16=args.fp16,
         verify=not args.no_verify,
+        overwrite=args.overwrite,
     )
     return 0
 
 
-def _comma_list(text: str) -> list[str]:
-    items = [item.strip() for item in text.split(",") if item.strip()]
-    if not items:
-        raise argparse.ArgumentTypeError("expected comma-separated names, e.g. vocals,drums")
-    return items
+# -- separate and render -----------------------------------------------------------------------
 
 
 def _add_separate(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "separate",
         help="separate audio files into stems",
-        description="Separate each INPUT into DIR/<track>/<stem>.<format>.",
+        description=(
+            "Separate each INPUT into DIR/<track>/<stem>.<format>. Every input is checked "
+            "before any is separated: two inputs whose files would collide are refused."
+        ),
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files")
     parser.add_argument("-o", "--out", required=True, metavar="DIR", help="output directory")
     parser.add_argument(
         "--model",
-        default="hdemucs_high_musdb_plus",
-        help="an exported .onnx file or a known name (default hdemucs_high_musdb_plus)",
+        default=DEFAULT_MODEL,
+        help=f"an exported .onnx file or a known name: demo, {DEFAULT_MODEL} (the default; "
+        "exported on first use, needs stemboard[export])",
     )
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    _add_device(parser)
     parser.add_argument("--fp16", action="store_true", help="use the model's .fp16.onnx variant")
     parser.add_argument("--stems", type=_comma_list, help="only these stems, e.g. vocals,drums")
     parser.add_argument("--format", default="wav", help="wav, flac, ogg or mp3 (default wav)")
-    parser.add_argument(
-        "--bit-depth", type=int, default=16, choices=(16, 24, 32), help="default 16"
-    )
+    parser.add_argument("--bit-depth", type=int, default=16, choices=BIT_DEPTHS, help="default 16")
+    _add_clip_mode(parser, DEFAULT_CLIP_MODE)
     parser.add_argument("--overlap", type=_overlap, default=0.25, help="default 0.25")
     parser.add_argument("--batch-size", type=_positive_int, help="segments per run")
     parser.add_argument("--overwrite", action="store_true", help="replace existing stem files")
@@ -136,10 +188,10 @@ def _add_separate(commands: argparse._SubParsersAction) -> None:
 class _Progress:
     """A one-line progress bar on a terminal; silent otherwise."""
 
-    def __init__(self, label: str, stream=sys.stderr):
-        self.label = label
-        self.stream = stream
-        self.enabled = stream.isatty()
+    def __init__(self, label: str, stream=None):
+        self.label = _display(label)
+        self.stream = stream or sys.stderr
+        self.enabled = self.stream.isatty()
         self.shown = -1
 
     def __call__(self, fraction: float) -> None:
@@ -154,13 +206,17 @@ class _Progress:
         if self.enabled and self.shown >= 0:
             self.stream.write("\n")
             self.stream.flush()
+            self.shown = -1
 
 
 def _run_separate(args: argparse.Namespace) -> int:
-    from stemboard import io
+    from stemboard.models import ensure_model
     from stemboard.node import SeparatorNode
+    from stemboard.render import OutputFormat, Separation, check_destination
 
-    io.check_output_format(args.format, args.bit_depth)
+    format = OutputFormat(args.format, args.bit_depth, clip_mode=args.clip_mode)
+    check_destination(args.out)
+    ensure_model(args.model, fp16=args.fp16)  # a known bundle is exported on first use
     node = SeparatorNode(
         args.model,
         device=args.device,
@@ -171,35 +227,30 @@ def _run_separate(args: argparse.Namespace) -> int:
     if args.stems:
         unknown = [name for name in args.stems if name not in node.sources]
         if unknown:
-            raise StemboardError(
+            raise InvalidValueError(
                 f"unknown stem {unknown[0]!r} in --stems; the model has: {', '.join(node.sources)}"
             )
-
-    def separate(path: str, progress: _Progress) -> dict:
-        return node.separate_file(
-            path,
-            args.out,
-            stems=args.stems,
-            format=args.format,
-            bit_depth=args.bit_depth,
-            overwrite=args.overwrite,
-            progress=progress,
-        )
-
-    return _each_input(args.inputs, separate)
+    job = Separation(node, args.stems, format)
+    return _run_job(job, args.inputs, args.out, args.overwrite)
 
 
 def _add_render(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "render",
         help="render audio files through a preset",
-        description="Render each INPUT through PRESET (a file or a shipped preset) into DIR.",
+        description=(
+            "Render each INPUT through PRESET (a file or a shipped preset) into DIR, as the "
+            "preset's outputs say. Every input is checked before any is rendered."
+        ),
     )
     parser.add_argument("preset", metavar="PRESET")
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files")
     parser.add_argument("-o", "--out", required=True, metavar="DIR", help="output directory")
-    parser.add_argument("--model", help="override the preset's model (.onnx file or known name)")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    parser.add_argument(
+        "--model", help="override the preset's model (.onnx file or known name, e.g. demo)"
+    )
+    _add_device(parser, default=None)
+    _add_clip_mode(parser, None)
     parser.add_argument("--overwrite", action="store_true", help="replace existing files")
     parser.add_argument(
         "--allow-external-plugins",
@@ -210,98 +261,130 @@ def _add_render(commands: argparse._SubParsersAction) -> None:
 
 
 def _run_render(args: argparse.Namespace) -> int:
-    from stemboard.graph import load_preset, render_file
+    from stemboard.graph.preset_parse import load_preset_file
+    from stemboard.graph.presets import build_graph, find_preset
+    from stemboard.models import ensure_model
+    from stemboard.render import GraphRender, check_destination
 
-    graph = load_preset(
-        args.preset,
+    check_destination(args.out)
+    path = find_preset(args.preset)
+    preset = load_preset_file(
+        path, allow_external=args.allow_external_plugins, check_stems=args.model is None
+    )
+    ensure_model(args.model or preset.model.name, fp16=preset.model.fp16)  # exported once
+    graph = build_graph(
+        preset,
         model=args.model,
         device=args.device,
         allow_external_plugins=args.allow_external_plugins,
     )
-
-    def render(path: str, progress: _Progress) -> dict:
-        return render_file(graph, path, args.out, overwrite=args.overwrite, progress=progress)
-
-    return _each_input(args.inputs, render)
+    job = GraphRender(graph, clip_mode=args.clip_mode)
+    return _run_job(job, args.inputs, args.out, args.overwrite)
 
 
-def _each_input(inputs: Sequence[str], work) -> int:
-    """Run ``work(path, progress)`` on every input; report failures in one line each."""
+def _run_job(job, inputs: Sequence[str], out: str, overwrite: bool) -> int:
+    """Plan every input (refusing the whole set before any work), then render each; a bad
+    input is one line and the others go on. Prints each input's files as they are written."""
+    tracks = job.plan(inputs, out, overwrite=overwrite)
     failed = 0
-    for index, path in enumerate(inputs, 1):
-        progress = _Progress(f"[{index}/{len(inputs)}] {path}")
+    for index, track in enumerate(tracks, 1):
+        progress = _Progress(f"[{index}/{len(tracks)}] {track.input}")
         try:
-            written = work(path, progress)
+            written = job.run(track, progress=progress)
         except StemboardError as error:
             progress.close()
             failed += 1
-            print(f"stemboard: error: {error}", file=sys.stderr)
+            _error(error)
             continue
-        progress.close()
-        print(f"{path}: " + ", ".join(str(p) for p in written.values()))
+        finally:
+            progress.close()
+        _say(f"{track.input}: " + ", ".join(str(p) for p in written.values()))
     if failed:
-        print(f"stemboard: {failed} of {len(inputs)} inputs failed", file=sys.stderr)
+        _say(f"stemboard: {failed} of {len(tracks)} inputs failed", sys.stderr)
         return 1
     return 0
+
+
+# -- presets -----------------------------------------------------------------------------------
 
 
 def _add_presets(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("presets", help="list, show or validate presets")
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     actions.add_parser("list", help="the shipped presets").set_defaults(run=_run_presets_list)
-    show = actions.add_parser("show", help="print a preset file")
+    show = actions.add_parser("show", help="print a preset file or a shipped preset")
     show.add_argument("name", metavar="NAME")
     show.set_defaults(run=_run_presets_show)
-    validate = actions.add_parser("validate", help="check preset files")
+    validate = actions.add_parser(
+        "validate",
+        help="check preset files (never loads plugin code)",
+        description=(
+            "Check preset files: layout, types, effects and their parameters, routing, and the "
+            "stem names against the preset's model when the registry knows it (or --model). "
+            "External plugins are checked for their opt-in and path, never loaded."
+        ),
+    )
     validate.add_argument("files", nargs="+", metavar="FILE")
     validate.add_argument("--allow-external-plugins", action="store_true")
+    validate.add_argument("--model", help="check stem names against this model's")
     validate.set_defaults(run=_run_presets_validate)
 
 
 def _run_presets_list(args: argparse.Namespace) -> int:
-    from stemboard.graph import PRESETS_DIR, load_preset_file
+    from stemboard.graph.preset_parse import load_preset_file
+    from stemboard.graph.presets import shipped_presets
 
-    for path in sorted(PRESETS_DIR.glob("*.yaml")):
+    for path in shipped_presets():
         preset = load_preset_file(path)
-        print(f"{path.stem:<28} {preset.description}")
+        _say(f"{path.stem:<28} {preset.description}")
     return 0
 
 
 def _run_presets_show(args: argparse.Namespace) -> int:
-    from stemboard.graph import find_preset
+    from stemboard.graph.preset_yaml import read_text
+    from stemboard.graph.presets import find_preset
 
-    print(find_preset(args.name).read_text(encoding="utf-8"), end="")
+    print(read_text(find_preset(args.name)), end="")
     return 0
 
 
 def _run_presets_validate(args: argparse.Namespace) -> int:
-    from stemboard.graph import load_preset_file
+    from stemboard.graph.preset_parse import load_preset_file
 
+    sources = None
+    if args.model is not None:
+        from stemboard.node import SeparatorNode
+
+        sources = SeparatorNode(args.model, device="cpu").sources
     failed = 0
     for path in args.files:
         try:
-            load_preset_file(path, allow_external=args.allow_external_plugins)
+            load_preset_file(path, sources=sources, allow_external=args.allow_external_plugins)
         except StemboardError as error:
             failed += 1
-            print(f"stemboard: error: {error}", file=sys.stderr)
+            _error(error)
         else:
-            print(f"{path}: ok")
+            _say(f"{path}: ok")
     return 1 if failed else 0
 
 
-def _check_can_write(option: str, folder: Path, file: Path | None = None) -> None:
-    """Refuse ``folder`` (to be created if missing) or ``file`` in it if they cannot be written."""
-    if file is not None and file.is_dir():
-        raise StemboardError(f"{option} {file}: is a folder, not a file")
-    if file is not None and not folder.is_dir():
-        raise StemboardError(f"{option} {file}: the folder {folder} does not exist")
-    existing = folder
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise StemboardError(f"{option} {folder}: {existing} is not a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise StemboardError(f"{option} {folder}: {existing} is not writable")
+# -- evaluate ----------------------------------------------------------------------------------
+
+
+def _check_file_destination(option: str, file: Path) -> None:
+    """Refuse ``file`` as an output before any work: a folder, or in a folder that is missing
+    or cannot be written (tried, not guessed)."""
+    from stemboard.render import check_destination
+
+    if file.is_dir():
+        raise DestinationError(f"{option} {file}: is a folder, not a file")
+    folder = file.parent
+    if not folder.is_dir():
+        raise DestinationError(f"{option} {file}: the folder {folder} does not exist")
+    try:
+        check_destination(folder)
+    except DestinationError as error:
+        raise DestinationError(f"{option} {file}: {error}") from None
 
 
 def _add_evaluate(commands: argparse._SubParsersAction) -> None:
@@ -332,18 +415,19 @@ def _add_evaluate(commands: argparse._SubParsersAction) -> None:
 
 def _run_evaluate(args: argparse.Namespace) -> int:
     from stemboard.evaluation import evaluate_folders
+    from stemboard.render import check_destination
 
     segment = None
     if args.segment is not None:
         try:
             segment = (float(args.segment[0]), float(args.segment[1]))
         except ValueError:
-            raise StemboardError(
+            raise InvalidValueError(
                 f"--segment expects two numbers of seconds, got {' '.join(args.segment)!r}"
             ) from None
     # Everything that can be refused is refused before the (slow) scoring and the table.
     if args.json:
-        _check_can_write("--json", Path(args.json).parent, Path(args.json))
+        _check_file_destination("--json", Path(args.json))
     if args.plot:
         try:
             import matplotlib  # noqa: F401  (drawn lazily; fail before any file is written)
@@ -351,19 +435,22 @@ def _run_evaluate(args: argparse.Namespace) -> int:
             raise StemboardError(
                 "--plot needs matplotlib; install it with: pip install 'matplotlib>=3.7'"
             ) from None
-        _check_can_write("--plot", Path(args.plot))
+        check_destination(args.plot)
     result = evaluate_folders(args.reference, args.estimate, segment=segment)
     print(result.table())
     for note in result.notes:
-        print(f"note: {note}")
+        _say(f"note: {note}")
     if args.json:
-        print(f"wrote {result.write_json(args.json)}")
+        _say(f"wrote {result.write_json(args.json)}")
     if args.plot:
         from stemboard.evaluation import plot_spectrograms
 
         written = plot_spectrograms(result, args.plot)
-        print(f"wrote {len(written)} spectrograms to {args.plot}")
+        _say(f"wrote {len(written)} spectrograms to {args.plot}")
     return 0
+
+
+# -- demo --------------------------------------------------------------------------------------
 
 
 def _add_demo(commands: argparse._SubParsersAction) -> None:
@@ -372,8 +459,9 @@ def _add_demo(commands: argparse._SubParsersAction) -> None:
         help="generate a song, separate it with the demo model, render and score it",
         description=(
             "Offline, in one go: generate a song of the synthetic test split, separate it with "
-            "the packaged demo model, render a preset on it, score the stems against the "
-            "generated ones and write everything (song, stems, render, plots, sdr.json) to DIR."
+            "the packaged demo model, render a preset on the same stems, score the stems "
+            "against the generated ones and write everything (song, stems, render, plots, "
+            "sdr.json) to DIR."
         ),
     )
     parser.add_argument(
@@ -381,12 +469,12 @@ def _add_demo(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--seed", type=int, help="a test-split song seed (default the first)")
     parser.add_argument(
-        "--seconds", type=_positive_float, default=30.0, help="song length (default 30)"
+        "--seconds", type=_positive_float, default=30.0, help="song length (default 30, max 600)"
     )
     parser.add_argument(
         "--preset", default="karaoke", help="the preset to render (default karaoke)"
     )
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    _add_device(parser)
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier demo in DIR")
     parser.set_defaults(run=_run_demo)
 
@@ -403,21 +491,32 @@ def _run_demo(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
     )
     total = sum(result.seconds.values())
-    print(f"\nwrote to {result.out_dir}/ in {total:.0f} s:")
-    print(f"  {result.song.name:<22} the generated song (reference stems in reference/)")
+    _say(f"\nwrote to {result.out_dir}/ in {total:.0f} s:")
+    _say(f"  {result.song.name:<22} the generated song (reference stems in reference/)")
     for name, path in {**result.stems, **result.rendered}.items():
-        print(f"  {os.path.relpath(path, result.out_dir):<22} {name}")
-    print(f"  {'plots/':<22} spectrograms, reference above estimate")
-    print(f"  {result.report.name:<22} the scores")
+        _say(f"  {os.path.relpath(path, result.out_dir):<22} {name}")
+    _say(f"  {'plots/':<22} spectrograms, reference above estimate")
+    _say(f"  {result.report.name:<22} the scores")
     return 0
 
 
+# -- the command -------------------------------------------------------------------------------
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:
+        self.print_usage(sys.stderr)
+        self.exit(2, _display(f"{self.prog}: error: {message}\n"))
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="stemboard", description="Hybrid Demucs source separation as a processing node."
     )
     parser.add_argument("--version", action="version", version=f"stemboard {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=_Parser
+    )
     _add_export(commands)
     _add_separate(commands)
     _add_render(commands)
@@ -427,16 +526,62 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that every ``with`` block cleans up as for
+    Ctrl-C."""
+
+
+@contextlib.contextmanager
+def _signals_as_exceptions() -> Iterator[None]:
+    """SIGTERM raises :class:`Terminated` (SIGINT already raises ``KeyboardInterrupt``)."""
+
+    def terminate(number: int, frame: object) -> None:
+        raise Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, terminate)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _one_line_warnings(message, category, filename, lineno, file=None, line=None) -> None:
+    _say(f"stemboard: warning: {message}", sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return args.run(args)
-    except StemboardError as error:
-        print(f"stemboard: error: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("stemboard: interrupted", file=sys.stderr)
-        return 130
+    run: Callable[[argparse.Namespace], int] = args.run
+    with _signals_as_exceptions(), warnings.catch_warnings():
+        warnings.showwarning = _one_line_warnings
+        try:
+            return run(args)
+        except StemboardError as error:
+            _error(error)
+            return 1
+        except OSError as error:  # the machine's, not ours: a full disk, a vanished folder
+            where = f"{error.filename}: " if error.filename else ""
+            _error(f"{where}{error.strerror or error}")
+            return 1
+        except MemoryError:
+            _error("out of memory")
+            return 1
+        except KeyboardInterrupt:
+            _say(
+                "stemboard: interrupted; finished files are kept, unfinished ones removed",
+                sys.stderr,
+            )
+            return 130
+        except Terminated:
+            _say(
+                "stemboard: terminated; finished files are kept, unfinished ones removed",
+                sys.stderr,
+            )
+            return 143
 
 
 if __name__ == "__main__":

@@ -13,22 +13,33 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stemboard.errors import StemboardError
+from stemboard.atomic import AtomicFiles
+from stemboard.errors import InvalidValueError, OutputExistsError
 from stemboard.evaluation import EvaluationResult, evaluate_folders, plot_spectrograms
-from stemboard.graph.presets import render_file
+from stemboard.graph.preset_parse import load_preset_file
+from stemboard.graph.presets import build_graph, find_preset
 from stemboard.node import SeparatorNode
+from stemboard.registry import known_sources
+from stemboard.render import (
+    GraphRender,
+    OutputFormat,
+    Separation,
+    SeparationAndRender,
+    check_destination,
+)
 from stemboard.synth import generate_song, split_of, split_seeds, write_song
 
 DEMO_MODEL = "demo"
 DEFAULT_PRESET = "karaoke"
 DEFAULT_SECONDS = 30.0
 DEFAULT_SEED = split_seeds("test", 1)[0]
+MAX_SECONDS = 600.0
+"""The longest demo song, in seconds: ten minutes (the song is generated in memory)."""
 
 
 @dataclass
@@ -70,41 +81,49 @@ def run_demo(
     An existing ``out_dir`` with demo files in it is refused unless ``overwrite``.
     """
     if split_of(seed) != "test":
-        raise StemboardError(f"seed {seed} is in the {split_of(seed)} split; the demo uses test")
-    if seconds <= 0:
-        raise StemboardError(f"seconds must be positive, got {seconds}")
+        raise InvalidValueError(f"seed {seed} is in the {split_of(seed)} split; the demo uses test")
+    if not (isinstance(seconds, int | float) and 0 < seconds <= MAX_SECONDS):
+        raise InvalidValueError(
+            f"seconds must be a number in (0, {MAX_SECONDS:g}], got {seconds!r}"
+        )
     out = Path(out_dir)
     song_path = out / "song.wav"
     reference_dir = out / "reference"
+    # Every argument is checked before a song is generated, so a mistake leaves nothing.
+    check_destination(out)
     if not overwrite and (song_path.exists() or reference_dir.exists()):
-        raise StemboardError(f"{out} already holds a demo (use --overwrite to replace it)")
+        raise OutputExistsError(f"{out} already holds a demo (use --overwrite to replace it)")
+    preset_path = find_preset(preset)
+    settings = load_preset_file(preset_path, sources=known_sources(DEMO_MODEL))
+    node = SeparatorNode(DEMO_MODEL, device=device)
+    graph = build_graph(settings, separator=node)
+    job = SeparationAndRender(
+        Separation(node, format=OutputFormat("wav", 32, clip_mode="none")),
+        GraphRender(graph),
+    )
     timings: dict[str, float] = {}
 
     started = time.perf_counter()
     song = generate_song(seed, seconds)
     out.mkdir(parents=True, exist_ok=True)
-    # Written under temporary names and moved into place, so a failure leaves no partial files.
-    with tempfile.TemporaryDirectory(dir=out, prefix=".stemboard-") as temporary:
-        written = write_song(song, Path(temporary) / "reference")
-        shutil.copyfile(written / "mixture.wav", Path(temporary) / song_path.name)
-        if reference_dir.exists():
-            shutil.rmtree(reference_dir)
-        os.replace(written, reference_dir)
-        os.replace(Path(temporary) / song_path.name, song_path)
+    # Written under temporary names and moved into place together: all or nothing.
+    with AtomicFiles() as files:
+        written = write_song(song, files.reserve(reference_dir))
+        shutil.copyfile(written / "mixture.wav", files.reserve(song_path))
     timings["generate"] = time.perf_counter() - started
     described = ", ".join(f"{k} {v}" for k, v in song.description.items() if _short(v))
     log(f"generated song {seed} ({seconds:g} s): {described}")
 
     started = time.perf_counter()
-    node = SeparatorNode(DEMO_MODEL, device=device)
-    stems = node.separate_file(song_path, out, format="wav", bit_depth=32, overwrite=True)
-    timings["separate"] = time.perf_counter() - started
-    log(f"separated with the demo model in {timings['separate']:.1f} s")
-
-    started = time.perf_counter()
-    rendered = render_file(preset, song_path, out, overwrite=True, model=DEMO_MODEL, device=device)
-    timings["render"] = time.perf_counter() - started
-    log(f"rendered preset {preset!r} in {timings['render']:.1f} s")
+    (track,) = job.plan([song_path], out, overwrite=True)
+    written_files = job.run(track)
+    stems = {key[1]: path for key, path in written_files.items() if key[0] == "stems"}
+    rendered = {key[1]: path for key, path in written_files.items() if key[0] == "graph"}
+    timings["separate and render"] = time.perf_counter() - started
+    log(
+        f"separated with the demo model and rendered preset {settings.name!r} "
+        f"in {timings['separate and render']:.1f} s"
+    )
 
     started = time.perf_counter()
     evaluation = evaluate_folders(reference_dir, out / song_path.stem)

@@ -1,14 +1,18 @@
 """The ONNX model contract shared by the exporter (which writes it) and the node (which reads it).
 
-input ``mix``: float32 ``[batch, 2, segment_samples]``; output ``stems``: float32
-``[batch, sources, 2, segment_samples]``; ``metadata_props`` carry the facts below. A float16
-variant sits beside the float32 file as ``<name>.fp16.onnx`` with the same names and shapes.
+input ``mix``: float32 ``[batch, channels, segment_samples]``; output ``stems``: float32
+``[batch, sources, channels, segment_samples]``; ``metadata_props`` carry the facts of
+:class:`ModelInfo`. A float16 variant sits beside the float32 file as ``<name>.fp16.onnx`` with
+the same names and shapes.
+
+The metadata keys are written (:meth:`ModelInfo.to_metadata`) and read
+(:meth:`ModelInfo.from_metadata`) here and nowhere else.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from stemboard.errors import ModelFormatError
@@ -16,28 +20,85 @@ from stemboard.errors import ModelFormatError
 FORMAT_VERSION = 1
 INPUT_NAME = "mix"
 OUTPUT_NAME = "stems"
-REQUIRED_METADATA = (
-    "stemboard.format",
-    "stemboard.sources",
-    "stemboard.sample_rate",
-    "stemboard.segment_samples",
-    "stemboard.model",
-    "stemboard.weights_sha256",
-)
+_PREFIX = "stemboard."
+
+
+def _key(name: str) -> str:
+    return _PREFIX + name
 
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """What a stemboard ONNX file declares about itself."""
+    """What a stemboard ONNX file declares about itself.
+
+    Required in every file: ``format``, ``sources``, ``sample_rate``, ``segment_samples``,
+    ``model``, ``weights_sha256``. Optional, with defaults: ``audio_channels`` (2), ``precision``
+    (float32), and descriptive ``extra`` facts (architecture, weights origin, nfft, version).
+    """
 
     sources: tuple[str, ...]
     sample_rate: int
     segment_samples: int
-    audio_channels: int
     model: str
     weights_sha256: str
-    precision: str
-    metadata: dict[str, str]
+    audio_channels: int = 2
+    precision: str = "float32"
+    extra: dict[str, str] = field(default_factory=dict)  # without the prefix: nfft, version...
+
+    REQUIRED = ("format", "sources", "sample_rate", "segment_samples", "model", "weights_sha256")
+
+    def to_metadata(self) -> dict[str, str]:
+        """The ``metadata_props`` of a file that declares this, keys with the prefix."""
+        facts = {
+            "format": str(FORMAT_VERSION),
+            "sources": ",".join(self.sources),
+            "sample_rate": str(self.sample_rate),
+            "segment_samples": str(self.segment_samples),
+            "audio_channels": str(self.audio_channels),
+            "model": self.model,
+            "weights_sha256": self.weights_sha256,
+            "precision": self.precision,
+            **self.extra,
+        }
+        return {_key(name): value for name, value in facts.items()}
+
+    @classmethod
+    def from_metadata(cls, metadata: dict[str, str], source: str) -> ModelInfo:
+        """Check ``metadata_props`` against the contract; ``source`` starts every error."""
+        missing = [_key(name) for name in cls.REQUIRED if _key(name) not in metadata]
+        if missing:
+            raise ModelFormatError(
+                f"{source} is not a stemboard model: metadata lacks {', '.join(missing)} "
+                "(export one with `stemboard export`)"
+            )
+        version = _positive_int(metadata, "format", source)
+        if version > FORMAT_VERSION:
+            raise ModelFormatError(
+                f"{source} uses model format {version}; this stemboard reads up to "
+                f"{FORMAT_VERSION} (upgrade stemboard)"
+            )
+        text = metadata[_key("sources")]
+        sources = tuple(s.strip() for s in text.split(","))
+        if not all(sources) or len(set(sources)) != len(sources):
+            raise ModelFormatError(
+                f"{source}: metadata {_key('sources')}={text!r} must be distinct "
+                "comma-separated names"
+            )
+        known = {_key(name) for name in (*cls.REQUIRED, "audio_channels", "precision")}
+        return cls(
+            sources=sources,
+            sample_rate=_positive_int(metadata, "sample_rate", source),
+            segment_samples=_positive_int(metadata, "segment_samples", source),
+            model=metadata[_key("model")],
+            weights_sha256=metadata[_key("weights_sha256")],
+            audio_channels=_positive_int(metadata, "audio_channels", source, default=2),
+            precision=metadata.get(_key("precision"), "float32"),
+            extra={
+                key.removeprefix(_PREFIX): value
+                for key, value in metadata.items()
+                if key.startswith(_PREFIX) and key not in known
+            },
+        )
 
 
 def fp16_path_for(path: str | os.PathLike) -> Path:
@@ -46,7 +107,12 @@ def fp16_path_for(path: str | os.PathLike) -> Path:
     return path.with_name(path.name.removesuffix(".onnx") + ".fp16.onnx")
 
 
-def _positive_int(metadata: dict[str, str], key: str, source: str) -> int:
+def _positive_int(
+    metadata: dict[str, str], name: str, source: str, default: int | None = None
+) -> int:
+    key = _key(name)
+    if key not in metadata and default is not None:
+        return default
     try:
         value = int(metadata[key])
     except ValueError:
@@ -63,29 +129,7 @@ def read_model_info(session, source: str) -> ModelInfo:
 
     ``source`` (the file name) starts every error message.
     """
-    metadata = dict(session.get_modelmeta().custom_metadata_map)
-    missing = [key for key in REQUIRED_METADATA if key not in metadata]
-    if missing:
-        raise ModelFormatError(
-            f"{source} is not a stemboard model: metadata lacks {', '.join(missing)} "
-            "(export one with `stemboard export`)"
-        )
-    version = _positive_int(metadata, "stemboard.format", source)
-    if version > FORMAT_VERSION:
-        raise ModelFormatError(
-            f"{source} uses model format {version}; this stemboard reads up to {FORMAT_VERSION} "
-            "(upgrade stemboard)"
-        )
-    sources = tuple(s.strip() for s in metadata["stemboard.sources"].split(","))
-    if not all(sources) or len(set(sources)) != len(sources):
-        raise ModelFormatError(
-            f"{source}: metadata stemboard.sources={metadata['stemboard.sources']!r} must be "
-            "distinct comma-separated names"
-        )
-    sample_rate = _positive_int(metadata, "stemboard.sample_rate", source)
-    segment = _positive_int(metadata, "stemboard.segment_samples", source)
-    channels = int(metadata.get("stemboard.audio_channels", "2"))
-
+    info = ModelInfo.from_metadata(dict(session.get_modelmeta().custom_metadata_map), source)
     inputs, outputs = session.get_inputs(), session.get_outputs()
     if [i.name for i in inputs] != [INPUT_NAME]:
         raise ModelFormatError(
@@ -97,9 +141,10 @@ def read_model_info(session, source: str) -> ModelInfo:
         )
     mix = inputs[0]
     stems = next(o for o in outputs if o.name == OUTPUT_NAME)
+    channels, segment = info.audio_channels, info.segment_samples
     expected = {
         INPUT_NAME: (mix, [channels, segment]),
-        OUTPUT_NAME: (stems, [len(sources), channels, segment]),
+        OUTPUT_NAME: (stems, [len(info.sources), channels, segment]),
     }
     for name, (arg, tail) in expected.items():
         if arg.type != "tensor(float)":
@@ -110,13 +155,4 @@ def read_model_info(session, source: str) -> ModelInfo:
                 f"{source}: {name!r} has shape {shape}; the metadata implies [batch, "
                 f"{', '.join(map(str, tail))}]"
             )
-    return ModelInfo(
-        sources=sources,
-        sample_rate=sample_rate,
-        segment_samples=segment,
-        audio_channels=channels,
-        model=metadata["stemboard.model"],
-        weights_sha256=metadata["stemboard.weights_sha256"],
-        precision=metadata.get("stemboard.precision", "float32"),
-        metadata=metadata,
-    )
+    return info

@@ -1,15 +1,21 @@
-"""The one registry of model architectures and pretrained weight bundles stemboard knows by name.
+"""The one registry of model architectures and pretrained weight bundles stemboard knows by name,
+and where their exported files live.
 
-Records only: nothing here imports torch, so the runtime can look names up too. Adding a model
-is adding a record.
+Records only: nothing here imports torch or onnxruntime, so the runtime can look names up too.
+Adding a model is adding a record. :func:`model_path` turns what a user calls a model (a path,
+or a known name) into the ONNX file on disk without making anything; making a missing bundle's
+file is :func:`stemboard.models.ensure_model`'s job (or ``stemboard export``'s).
 """
 
 from __future__ import annotations
 
 import difflib
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from stemboard.errors import StemboardError
+from stemboard.errors import InvalidValueError, ModelNotFoundError
+from stemboard.model_format import fp16_path_for
 
 MUSDB_SOURCES: tuple[str, ...] = ("drums", "bass", "other", "vocals")
 
@@ -122,7 +128,7 @@ def _lookup(kind: str, name: str, table: dict):
     except KeyError:
         close = difflib.get_close_matches(name, table, n=3)
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
-        raise StemboardError(
+        raise InvalidValueError(
             f"unknown {kind} {name!r}{hint}; known: {', '.join(sorted(table))}"
         ) from None
 
@@ -145,3 +151,82 @@ def packaged(name: str) -> Packaged:
 def bundle_for_sha256(sha256: str) -> Bundle | None:
     """The bundle whose official file has this checksum, if any."""
     return next((b for b in BUNDLES.values() if b.sha256 == sha256), None)
+
+
+CACHE_ENV = "STEMBOARD_CACHE"
+
+
+def cache_dir() -> Path:
+    """Where exported known models live: ``$STEMBOARD_CACHE`` or ``~/.cache/stemboard``."""
+    configured = os.environ.get(CACHE_ENV)
+    return Path(configured) if configured else Path.home() / ".cache" / "stemboard"
+
+
+def packaged_model_path(name: str) -> Path:
+    """Where the packaged model ``name`` lies inside the installed package."""
+    return Path(__file__).resolve().parent / "models" / packaged(name).resource
+
+
+def bundle_model_path(name: str) -> Path:
+    """Where the exported file of bundle ``name`` lies once made: in :func:`cache_dir`."""
+    return cache_dir() / f"{bundle(name).name}.onnx"
+
+
+def export_command(name: str, path: Path, fp16: bool = False) -> str:
+    """The command that makes the exported file of bundle ``name`` at ``path``."""
+    return f"stemboard export --bundle {name} --out {path}" + (" --fp16" if fp16 else "")
+
+
+def model_path(model: str | os.PathLike, *, fp16: bool = False) -> Path:
+    """The ONNX file for ``model`` (a path, or a name in the registry); nothing is made.
+
+    With ``fp16`` the float16 variant beside it (``<name>.fp16.onnx``). Raises
+    :class:`~stemboard.errors.ModelNotFoundError` (a ``FileNotFoundError``) when the file is
+    not there — for a bundle, naming the command that makes it — and ``ValueError`` for a name
+    that is neither a known model nor an ``.onnx`` path.
+    """
+    text = os.fspath(model)
+    if text in PACKAGED:
+        if fp16:
+            raise InvalidValueError(f"the packaged model {text!r} has no fp16 variant; drop --fp16")
+        path = packaged_model_path(text)
+        if not path.is_file():
+            raise ModelNotFoundError(
+                f"the packaged model {text!r} is missing from this installation ({path}); "
+                "reinstall stemboard"
+            )
+        return path
+    if text in BUNDLES:
+        path = bundle_model_path(text)
+        wanted = fp16_path_for(path) if fp16 else path
+        if not wanted.is_file():
+            raise ModelNotFoundError(
+                f"model {text!r} has not been exported yet ({wanted} is missing): run "
+                f"`{export_command(text, path, fp16)}` (needs pip install 'stemboard[export]'), "
+                "or use the packaged demo model (--model demo)"
+            )
+        return wanted
+    path = Path(text)
+    if path.suffix != ".onnx" and not path.exists():
+        known = ", ".join(sorted([*PACKAGED, *BUNDLES]))
+        raise InvalidValueError(f"unknown model {text!r}: give a .onnx file or one of: {known}")
+    if fp16:
+        path = fp16_path_for(path)
+        if not path.is_file():
+            raise ModelNotFoundError(
+                f"fp16 was asked for but {path} does not exist "
+                f"(export with: stemboard export ... --fp16 --out {Path(text)})"
+            )
+    if not path.is_file():
+        raise ModelNotFoundError(f"model file {path} does not exist")
+    return path
+
+
+def known_sources(model: str | os.PathLike) -> tuple[str, ...] | None:
+    """The stem names of a known model, from its record (no file opened); None for a path."""
+    text = os.fspath(model)
+    if text in PACKAGED:
+        return architecture(PACKAGED[text].architecture).sources
+    if text in BUNDLES:
+        return architecture(BUNDLES[text].architecture).sources
+    return None

@@ -2,15 +2,20 @@
 
 from pedalboard.io import AudioFile
 
+from stemboard.audio.reading import read_audio as read_file
+
 
 def write_audio(path, audio, rate=44100):
     """Write float32 ``[channels, samples]`` to ``path``; returns ``path``."""
     with AudioFile(str(path), "w", rate, audio.shape[0], bit_depth=32) as f:
+        if audio.shape[1] == audio.shape[0] > 1:  # pedalboard cannot tell a square block's layout
+            f.write(audio[:, :1])
+            audio = audio[:, 1:]
         f.write(audio)
     return path
 
 
 def read_audio(path):
-    """``(audio [channels, samples], sample_rate)`` of a file."""
-    with AudioFile(str(path)) as f:
-        return f.read(f.frames), f.samplerate
+    """``(audio [channels, samples], sample_rate)`` of a file, read in blocks as stemboard
+    reads (pedalboard's one-call ``read(frames)`` refuses 0 frames and mis-reads some MP3s)."""
+    return read_file(path)

@@ -1,4 +1,8 @@
-"""Shared fixtures: models are made here (random or saved weights), never downloaded."""
+"""Shared fixtures: models are made here (random or saved weights), never downloaded.
+
+torch is imported inside the fixtures that need it, so the runtime's tests run where torch is
+not installed (tests/test_without_torch.py proves it): those fixtures skip there.
+"""
 
 import dataclasses
 import hashlib
@@ -6,8 +10,6 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-import torch
-from torchaudio.models import HDemucs
 
 from stemboard import registry
 from stemboard.registry import architecture
@@ -16,6 +18,7 @@ from stemboard.registry import architecture
 @pytest.fixture(scope="session")
 def tiny_export(tmp_path_factory):
     """The `tiny` architecture (random weights, seed 0) exported with its fp16 variant."""
+    pytest.importorskip("torch")
     from stemboard.export import export_hdemucs
 
     out = tmp_path_factory.mktemp("tiny") / "tiny.onnx"
@@ -28,6 +31,9 @@ def tiny_export(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory):
     """A `tiny` state_dict saved with torch.save, as the official file is; (path, model)."""
+    torch = pytest.importorskip("torch")
+    from torchaudio.models import HDemucs
+
     torch.manual_seed(7)
     model = HDemucs(**architecture("tiny").hdemucs_kwargs()).eval()
     path = tmp_path_factory.mktemp("checkpoint") / "tiny.pt"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -14,8 +15,7 @@ from stemboard.cli import main
 from stemboard.errors import StemboardError
 from stemboard.evaluation import score_stem
 from stemboard.node import SeparatorNode
-from stemboard.node.models import packaged_model_path, resolve_model
-from stemboard.registry import MUSDB_SOURCES, PACKAGED
+from stemboard.registry import MUSDB_SOURCES, PACKAGED, model_path, packaged_model_path
 from stemboard.synth import generate_song, split_seeds
 
 # A regression guard on one test-split song, below what the shipped model measures there
@@ -63,12 +63,12 @@ def test_demo_model_separates_an_unseen_test_song():
 
 def test_packaged_model_has_no_fp16_variant():
     with pytest.raises(StemboardError, match="no fp16 variant"):
-        resolve_model("demo", fp16=True)
+        model_path("demo", fp16=True)
 
 
 def test_unknown_model_name_lists_the_demo():
-    with pytest.raises(StemboardError, match="demo"):
-        resolve_model("demo_model")
+    with pytest.raises(ValueError, match="demo"):
+        model_path("demo_model")
 
 
 def test_demo_writes_song_stems_render_plots_and_scores(tmp_path, capsys):
@@ -125,3 +125,36 @@ def test_demo_only_takes_test_split_songs(tmp_path, capsys):
     assert main(["demo", "-o", str(tmp_path / "d"), "--seed", "5"]) == 1
     assert "test" in capsys.readouterr().err
     assert not (tmp_path / "d").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--preset", "nosuch"], "nosuch: no such preset"),
+        (["--seconds", "1e9"], r"seconds must be a number in \(0, 600\]"),
+    ],
+)
+def test_demo_checks_its_arguments_before_generating_anything(tmp_path, capsys, args, message):
+    out = tmp_path / "d"
+    assert main(["demo", "-o", str(out), "--device", "cpu", *args]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and re.search(message, err), err
+    assert not out.exists()
+
+
+def test_demo_separates_once(tmp_path, monkeypatch):
+    from stemboard.node.session import ModelSession
+
+    runs = []
+    original = ModelSession.run
+
+    def counting(self, batch):
+        runs.append(len(batch))
+        return original(self, batch)
+
+    monkeypatch.setattr(ModelSession, "run", counting)
+    assert main(["demo", "-o", str(tmp_path / "d"), "--seconds", "12", "--device", "cpu"]) == 0
+    segments = SeparatorNode("demo", device="cpu").segment_samples
+    stride = segments - round(0.25 * segments)
+    expected = 1 + -(-(12 * 44100 - segments) // stride)
+    assert sum(runs) == expected

@@ -260,7 +260,7 @@ def test_nan_samples_in_a_file_are_an_error_naming_it(track):
     broken = noisy(references["drums"], 12.0)
     broken[0, 100] = np.nan
     write_audio(estimate_dir / "drums.wav", broken.astype(np.float32), RATE)
-    with pytest.raises(StemboardError, match=r"drums\.wav: contains NaN"):
+    with pytest.raises(StemboardError, match=r"drums\.wav: holds NaN"):
         evaluate_folders(reference_dir, estimate_dir)
 
 
@@ -354,7 +354,7 @@ def test_cli_prints_a_table_and_writes_json_and_plots(track, tmp_path, capsys):
         ("segment text", "--segment expects two numbers"),
         ("segment too late", "ends after the audio"),
         ("rate mismatch", "sample rates differ"),
-        ("unreadable file", "cannot decode"),
+        ("unreadable file", "is not a WAV file"),
     ],
 )
 def test_cli_user_errors_are_one_line(track, capsys, case, message):
@@ -383,7 +383,9 @@ def test_cli_user_errors_are_one_line(track, capsys, case, message):
     [
         ("--json", "missing/s.json", "does not exist"),
         ("--json", "folder", "is a folder, not a file"),
-        ("--plot", "a-file/plots", "is not a folder"),
+        ("--plot", "a-file/plots", "a-file is a file"),
+        ("--json", "/sys/stemboard-scores.json", "cannot write"),
+        ("--plot", "/sys/stemboard-plots", "cannot write"),
     ],
 )
 def test_cli_refuses_bad_destinations_before_scoring(

@@ -159,31 +159,48 @@ def test_a_file_that_breaks_the_contract_is_refused(tmp_path, make_identity_mode
     garbage.write_bytes(b"not onnx")
     with pytest.raises(ModelFormatError, match=r"garbage\.onnx"):
         SeparatorNode(garbage, device="cpu")
-    with pytest.raises(StemboardError, match="does not exist"):
+    with pytest.raises(FileNotFoundError, match="does not exist") as missing:
         SeparatorNode(tmp_path / "missing.onnx", device="cpu")
-    with pytest.raises(StemboardError, match="unknown model"):
+    assert isinstance(missing.value, StemboardError)
+    with pytest.raises(ValueError, match="unknown model") as unknown:
         SeparatorNode("no_such_model", device="cpu")
+    assert isinstance(unknown.value, StemboardError)
 
 
-def test_known_bundle_without_torch_says_how_to_get_it(tmp_path):
+def test_metadata_of_the_wrong_type_is_a_model_format_error(tmp_path, make_identity_model):
+    bad = make_identity_model(tmp_path / "bad.onnx", **{"stemboard.audio_channels": "two"})
+    with pytest.raises(ModelFormatError, match=r"stemboard.audio_channels='two' is not an integer"):
+        SeparatorNode(bad, device="cpu")
+
+
+def test_a_bundle_not_exported_yet_names_the_command_that_makes_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("STEMBOARD_CACHE", str(tmp_path))
+    with pytest.raises(FileNotFoundError) as caught:
+        SeparatorNode("hdemucs_high_musdb_plus", device="cpu")
+    message = str(caught.value)
+    assert "stemboard export --bundle hdemucs_high_musdb_plus --out" in message
+    assert str(tmp_path) in message and "--model demo" in message
+
+
+def test_ensure_model_without_torch_says_how_to_get_it(tmp_path):
     script = (
         "import sys; sys.modules['torch'] = None\n"
-        "from stemboard.node import SeparatorNode\n"
+        "from stemboard.models import ensure_model\n"
         "try:\n"
-        "    SeparatorNode('hdemucs_high_musdb_plus', device='cpu')\n"
+        "    ensure_model('hdemucs_high_musdb_plus')\n"
         "except Exception as e:\n"
         "    print(type(e).__name__, e)\n"
     )
     env = {"STEMBOARD_CACHE": str(tmp_path), "PATH": ""}
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
-    assert "StemboardError" in done.stdout
+    assert "MissingFileError" in done.stdout
     assert "stemboard export --bundle hdemucs_high_musdb_plus" in done.stdout
     assert str(tmp_path) in done.stdout
 
 
 def test_runtime_does_not_import_torch():
     script = (
-        "import sys, stemboard, stemboard.node, stemboard.cli, stemboard.io\n"
+        "import sys, stemboard, stemboard.node.separator, stemboard.cli, stemboard.render\n"
         "print('torch' in sys.modules)"
     )
     done = subprocess.run(
@@ -235,16 +252,20 @@ def test_known_bundle_is_exported_into_the_cache_on_first_use(
     local_bundle, server, tmp_path, monkeypatch
 ):
     from stemboard import registry
+    from stemboard.models import ensure_model
 
     # the real bundle is `high`: minutes to export; the code path is the same for `tiny`
     record = local_bundle
     monkeypatch.setitem(registry.BUNDLES, record.name, record)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.setenv("STEMBOARD_CACHE", str(tmp_path / "cache"))
+    path = ensure_model("hdemucs_high_musdb_plus", log=lambda _: None)
+    assert path == tmp_path / "cache" / "hdemucs_high_musdb_plus.onnx"
     node = SeparatorNode("hdemucs_high_musdb_plus", device="cpu")
-    assert node.model_path == (tmp_path / "cache" / "hdemucs_high_musdb_plus.onnx").resolve()
+    assert node.model_path == path.resolve()
     assert node.session.info.model == "hdemucs_high_musdb_plus"
-    again = SeparatorNode("hdemucs_high_musdb_plus", device="cpu")  # no download, no export
+    assert ensure_model("hdemucs_high_musdb_plus") == path  # no download, no export
+    again = SeparatorNode("hdemucs_high_musdb_plus", device="cpu")
     assert again.session is node.session
     assert server.requests == ["/models/hdemucs_high_trained.pt"]
 
@@ -275,3 +296,60 @@ def test_io_binding_path_gives_the_same_stems(tiny_export):
     np.testing.assert_allclose(again, direct[:1], atol=1e-6)
     session.run(batch[::-1])  # results are copies: a later run must not change `bound`
     np.testing.assert_allclose(bound, direct, atol=1e-6)
+
+
+def test_the_planar_stream_is_what_separate_gives(identity_model):
+    node = SeparatorNode(identity_model, device="cpu")
+    x = _stereo(30_000, 21)
+    stream = node.open_stream(48000, channels=2)
+    pieces = [stream.push(x[:, i : i + 7000]) for i in range(0, 30_000, 7000)]
+    streamed = np.concatenate([*pieces, stream.finish()], axis=-1)
+    assert streamed.shape == (4, 2, 30_000)
+    offline = node.separate(x, 48000)
+    for index, name in enumerate(node.sources):
+        np.testing.assert_allclose(streamed[index], offline[name], atol=1e-4)
+    with pytest.raises(ValueError, match="finished"):
+        stream.push(x)
+
+
+def test_a_mono_stream_gives_mono_stems(identity_model):
+    node = SeparatorNode(identity_model, device="cpu")
+    x = _stereo(9000, 2)[:1]
+    stream = node.open_stream(44100)
+    stems = np.concatenate([stream.push(x), stream.finish()], axis=-1)
+    assert stems.shape == (4, 1, 9000)
+    np.testing.assert_allclose(stems[2], x, atol=1e-5)
+    with pytest.raises(ValueError, match="2 channels in a stream of 1-channel"):
+        node.open_stream(44100, channels=1).push(_stereo(10))
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3])
+def test_a_stream_of_a_few_samples_gives_them_back(identity_model, n):
+    node = SeparatorNode(identity_model, device="cpu")
+    x = _stereo(n, n)
+    stream = node.open_stream(44100, channels=2)
+    stems = np.concatenate([stream.push(x), stream.finish()], axis=-1)
+    assert stems.shape == (4, 2, n)
+    np.testing.assert_allclose(stems[0], x, atol=1e-5)
+
+
+@pytest.mark.parametrize("gains", [{"vocals": 1e40}, {"vocals": float("inf")}, {"bass": "x"}])
+def test_extreme_gains_are_refused(identity_model, gains):
+    with pytest.raises(ValueError, match="gain for"):
+        SeparatorNode(identity_model, device="cpu", gains=gains)
+
+
+def test_track_statistics_do_not_depend_on_how_the_track_is_cut():
+    from stemboard.node import Normalisation, TrackStatistics
+
+    x = _stereo(50_001, 5) + 0.01
+    whole = Normalisation.of(x)
+    statistics = TrackStatistics()
+    for start in range(0, 50_001, 777):
+        statistics.add(x[:, start : start + 777])
+    pieces = statistics.result()
+    mono = x.mean(axis=0, dtype=np.float64)
+    assert whole.mean == pytest.approx(mono.mean(), rel=1e-12)
+    assert whole.std == pytest.approx(mono.std(ddof=1), rel=1e-12)
+    assert pieces.mean == pytest.approx(whole.mean, rel=1e-12)
+    assert pieces.std == pytest.approx(whole.std, rel=1e-12)

@@ -10,6 +10,7 @@ from audio_files import read_audio, write_audio
 from pedalboard import Compressor, Gain, Pedalboard, Reverb
 
 from stemboard import cli
+from stemboard.errors import PresetError
 from stemboard.graph import (
     PRESETS_DIR,
     Bus,
@@ -17,10 +18,11 @@ from stemboard.graph import (
     StemGraph,
     graph_to_preset,
     load_preset,
-    render_file,
     save_preset,
 )
+from stemboard.graph.effects import describe_chain
 from stemboard.node import SeparatorNode
+from stemboard.render import render_file
 from stemboard.signals import music_like
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -160,3 +162,92 @@ def test_examples_run(script, song, identity_model, tmp_path):
     )
     files = [target] if target.suffix else sorted(target.iterdir())
     assert files and all(read_audio(f)[0].shape[-1] == read_audio(song)[0].shape[-1] for f in files)
+
+
+def test_whatever_a_python_graph_accepts_a_preset_saves_and_loads_back(identity_model, tmp_path):
+    graph = StemGraph(
+        SeparatorNode(identity_model, device="cpu"),
+        stems={
+            "vocals": Channel(gain_db=30.0, pan=-1.0, solo=True),
+            "drums": Channel(chain=Pedalboard([Gain(gain_db=60.0)]), gain_db=-120.0),
+        },
+        buses={"low": Bus(inputs=["bass", "other"], gain_db=60.0, pan=1.0, mute=True)},
+        tail_seconds=60.0,
+    )
+    path = save_preset(
+        graph_to_preset(graph, "extremes", model=str(identity_model)), tmp_path / "extremes.yaml"
+    )
+    again = load_preset(path, device="cpu")
+
+    def settings(strips):
+        return {
+            name: {**strip.settings(), "chain": describe_chain(strip.chain or [])}
+            for name, strip in strips.items()
+        }
+
+    assert settings(again.channels) == settings(graph.channels)
+    assert settings(again.buses) == settings(graph.buses)
+    assert again.tail_seconds == 60.0
+
+
+def test_a_preset_for_a_model_with_other_stems_works(make_identity_model, tmp_path):
+    model = make_identity_model(tmp_path / "speech.onnx", sources=("speech", "music"))
+    preset = tmp_path / "podcast.yaml"
+    preset.write_text(
+        "stemboard_preset: 1\n"
+        f"model: {{name: {model}, device: cpu}}\n"
+        "stems:\n  music: {gain_db: -12}\n  speech: {chain: [{plugin: Compressor}]}\n"
+        "buses:\n  all: {inputs: [speech, music]}\n"
+        "outputs: {stems: [speech], buses: [all], template: '{track}/{name}.{ext}'}\n"
+    )
+    song = write_audio(tmp_path / "talk.wav", music_like(1.0, seed=1))
+    written = render_file(preset, song, tmp_path / "out")
+    assert sorted(written) == ["all", "mix", "speech"]
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text(preset.read_text().replace("music: {gain_db", "musik: {gain_db"))
+    with pytest.raises(
+        PresetError,
+        match=r"wrong\.yaml: stems\.musik: unknown stem 'musik' "
+        r"\(did you mean music\? the model has: speech, music\)",
+    ):
+        load_preset(wrong)
+
+
+def test_a_preset_used_with_another_model_is_checked_against_that_model(
+    make_identity_model, tmp_path
+):
+    model = make_identity_model(tmp_path / "speech.onnx", sources=("speech", "music"))
+    preset = tmp_path / "p.yaml"
+    preset.write_text("stemboard_preset: 1\nstems: {speech: {mute: true}}\n")
+    with pytest.raises(PresetError, match="unknown stem 'speech'"):
+        load_preset(preset)  # its own model is the MUSDB one
+    graph = load_preset(preset, model=model, device="cpu")
+    assert graph.channels["speech"].mute
+
+
+class FakeExternal(Gain):
+    """Stands in for a loaded VST3: a plugin with a ``parameters`` mapping."""
+
+    parameters: dict = {}  # noqa: RUF012
+
+
+def test_an_external_plugin_is_loaded_once_and_never_by_validate(
+    identity_model, tmp_path, monkeypatch, capsys
+):
+    import pedalboard
+
+    (tmp_path / "fx.vst3").write_bytes(b"")
+    preset = tmp_path / "ext.yaml"
+    preset.write_text("stemboard_preset: 1\nmaster: [{plugin: external, path: fx.vst3}]\n")
+    loaded = []
+    monkeypatch.setattr(
+        pedalboard,
+        "load_plugin",
+        lambda path, plugin_name=None: loaded.append(path) or FakeExternal(),
+    )
+    assert cli.main(["presets", "validate", str(preset), "--allow-external-plugins"]) == 0
+    assert loaded == []
+    load_preset(preset, model=identity_model, device="cpu", allow_external_plugins=True)
+    assert len(loaded) == 1
+    assert cli.main(["presets", "validate", str(preset)]) == 1
+    assert "refused" in capsys.readouterr().err

@@ -10,6 +10,7 @@ from audio_files import read_audio, write_audio
 from stemboard import cli
 from stemboard.errors import StemboardError
 from stemboard.node import SeparatorNode
+from stemboard.render import separate_file
 from stemboard.signals import music_like
 
 
@@ -22,7 +23,7 @@ def test_file_separation_matches_in_memory_separation(tiny_export, tmp_path):
     audio = music_like(12.0, seed=6)
     path = write_audio(tmp_path / "track.wav", audio)
     node = SeparatorNode(tiny_export.path, device="cpu")
-    written = node.separate_file(path, tmp_path / "out", block_frames=50_000, bit_depth=32)
+    written = separate_file(node, path, tmp_path / "out", block_frames=50_000, bit_depth=32)
     expected = node.separate(audio, 44100)
     assert list(written) == list(node.sources)
     for name, file in written.items():
@@ -38,7 +39,7 @@ def test_mono_and_other_rates_keep_channels_rate_and_length(identity_model, tmp_
     tone = (0.3 * np.sin(2 * np.pi * 440 * t) + 0.2 * np.sin(2 * np.pi * 5000 * t))[None]
     mono = write_audio(tmp_path / "mono.wav", tone.astype(np.float32), rate=48000)
     node = SeparatorNode(identity_model, device="cpu")
-    written = node.separate_file(mono, tmp_path / "out", stems=["vocals"], block_frames=7000)
+    written = separate_file(node, mono, tmp_path / "out", stems=["vocals"], block_frames=7000)
     got, rate = read_audio(written["vocals"])
     original, _ = read_audio(mono)
     assert rate == 48000 and got.shape == original.shape == (1, 48000)
@@ -48,11 +49,11 @@ def test_mono_and_other_rates_keep_channels_rate_and_length(identity_model, tmp_
 
 def test_existing_output_is_not_overwritten_without_permission(identity_model, song, tmp_path):
     node = SeparatorNode(identity_model, device="cpu")
-    first = node.separate_file(song, tmp_path / "out")
+    first = separate_file(node, song, tmp_path / "out")
     before = first["drums"].read_bytes()
     with pytest.raises(StemboardError, match="already exists"):
-        node.separate_file(song, tmp_path / "out")
-    node.separate_file(song, tmp_path / "out", overwrite=True)
+        separate_file(node, song, tmp_path / "out")
+    separate_file(node, song, tmp_path / "out", overwrite=True)
     assert first["drums"].read_bytes() == before  # same input, same output
 
 
@@ -68,7 +69,7 @@ def test_an_error_midway_leaves_no_file_behind(identity_model, song, tmp_path, m
 
     monkeypatch.setattr(node.session, "run", failing)
     with pytest.raises(RuntimeError, match="boom"):
-        node.separate_file(song, tmp_path / "out", block_frames=4096)
+        separate_file(node, song, tmp_path / "out", block_frames=4096)
     leftovers = [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
     assert leftovers == []
 

@@ -12,16 +12,16 @@ from __future__ import annotations
 import json
 import math
 import os
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from pedalboard.io import AudioFile
 
-from stemboard.errors import StemboardError
+from stemboard.atomic import atomic_path
+from stemboard.audio.reading import AudioInfo, audio_info, read_span
+from stemboard.audio.writing import SUPPORTED_FORMATS
+from stemboard.errors import DestinationError, StemboardError
 from stemboard.evaluation.metrics import StemScores, score_stem
-from stemboard.io import SUPPORTED_FORMATS, AudioInfo, audio_info
 from stemboard.registry import MUSDB_SOURCES
 
 MIXTURE = "mixture"
@@ -126,13 +126,11 @@ class EvaluationResult:
     def write_json(self, path: str | os.PathLike[str]) -> Path:
         """Write :meth:`to_json` to ``path`` atomically (a temporary name, then a rename)."""
         path = Path(path)
-        temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.partial")
         try:
-            temporary.write_text(self.to_json(), encoding="utf-8")
-            os.replace(temporary, path)
+            with atomic_path(path) as temporary:
+                temporary.write_text(self.to_json(), encoding="utf-8")
         except OSError as error:
-            temporary.unlink(missing_ok=True)
-            raise StemboardError(f"{path}: cannot write: {error.strerror or error}") from None
+            raise DestinationError(f"{path}: cannot write: {error.strerror or error}") from None
         return path
 
     def table(self) -> str:
@@ -167,7 +165,8 @@ def evaluate_folders(
         result = evaluate_folders("musdb/test/song", "out/song", segment=(150.0, 155.0))
         print(result.table())
 
-    Stems are the files ``{stem}.{ext}`` with ``ext`` one of :data:`stemboard.io.SUPPORTED_FORMATS`
+    Stems are the files ``{stem}.{ext}`` with ``ext`` one of
+    :data:`stemboard.audio.writing.SUPPORTED_FORMATS`
     (hidden files are skipped); those in both folders are scored, the others are listed in the
     notes; ``mixture`` in the reference folder is only plotted. ``segment`` is ``(start, end)``
     in seconds; without it the whole song is compared. Lengths differing by at most 1 % are
@@ -234,19 +233,11 @@ def read_window(path: str | os.PathLike[str], start: int, stop: int) -> np.ndarr
     ``stop``, or holds NaN or infinite samples.
     """
     path = Path(path)
-    audio_info(path)  # a clear error for a missing or undecodable file
-    try:
-        with AudioFile(str(path)) as f:
-            f.seek(start)
-            audio = f.read(stop - start)
-    except (RuntimeError, ValueError, OSError) as error:
-        raise StemboardError(f"{path}: cannot read samples {start}–{stop}: {error}") from None
+    audio = read_span(path, start, stop)
     if audio.shape[1] != stop - start:
         raise StemboardError(
             f"{path}: expected {stop - start} samples from {start}, decoded {audio.shape[1]}"
         )
-    if not np.all(np.isfinite(audio)):
-        raise StemboardError(f"{path}: contains NaN or infinite samples")
     return audio.astype(np.float64)
 
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import math
 import os
-import secrets
 from pathlib import Path
 
 import numpy as np
 
+from stemboard.atomic import atomic_path
 from stemboard.errors import StemboardError
 from stemboard.evaluation.folders import EvaluationResult, read_window
 
@@ -136,12 +136,10 @@ def _draw(
     axes[-1].set_xlabel("time (s)")
     figure.suptitle(f"{title} — left channel, n_fft {N_FFT}, hop {hop}")
     figure.colorbar(shown, ax=list(axes), label="dB re. the top panel's peak")
-    temporary = path.with_name(f".{path.stem}.{secrets.token_hex(4)}.partial.png")
     try:
-        figure.savefig(temporary, dpi=100)
-        os.replace(temporary, path)
+        with atomic_path(path) as temporary:
+            figure.savefig(temporary, dpi=100)
     except OSError as error:
-        temporary.unlink(missing_ok=True)
         raise StemboardError(f"{path}: cannot write: {error.strerror or error}") from None
     return path
 

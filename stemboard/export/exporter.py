@@ -12,7 +12,6 @@ import hashlib
 import logging
 import math
 import os
-import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -27,14 +26,19 @@ import onnxscript.rewriter.onnx_fusions
 import torch
 from torchaudio.models import HDemucs
 
-from stemboard import __version__
-from stemboard.errors import StemboardError
+from stemboard.atomic import AtomicFiles
+from stemboard.errors import (
+    DestinationError,
+    InvalidValueError,
+    OutputExistsError,
+)
 from stemboard.export.exportable import make_exportable
 from stemboard.export.verify import Verification, verify_export
 from stemboard.export.weights import load_checkpoint, resolve_bundle
-from stemboard.model_format import FORMAT_VERSION, fp16_path_for
+from stemboard.model_format import ModelInfo, fp16_path_for
 from stemboard.registry import Architecture, architecture, bundle, bundle_for_sha256
 from stemboard.signals import music_like
+from stemboard.version import __version__
 
 DEFAULT_SEGMENT_SECONDS = 10.0
 MIN_SEGMENT_SECONDS = 0.5
@@ -70,7 +74,7 @@ def segment_samples_for(arch: Architecture, seconds: float) -> int:
     stride, so no layer pads the segment internally.
     """
     if not math.isfinite(seconds) or seconds < MIN_SEGMENT_SECONDS:
-        raise StemboardError(
+        raise InvalidValueError(
             f"--segment must be at least {MIN_SEGMENT_SECONDS} seconds, got {seconds}"
         )
     quantum = 2 * arch.hop_length
@@ -95,12 +99,12 @@ def _resolve_weights(
     if (bundle_name is not None) + (checkpoint is not None) + (
         config is not None and checkpoint is None
     ) != 1:
-        raise StemboardError(
+        raise InvalidValueError(
             "give exactly one weight source: --bundle NAME, --checkpoint FILE "
             "(with --config NAME for a non-default architecture) or --config NAME (random weights)"
         )
     if seed is not None and (bundle_name is not None or checkpoint is not None):
-        raise StemboardError("--seed only applies to a random initialisation (--config alone)")
+        raise InvalidValueError("--seed only applies to a random initialisation (--config alone)")
     if bundle_name is not None:
         record = bundle(bundle_name)
         arch = architecture(record.architecture)
@@ -124,20 +128,22 @@ def _resolve_weights(
 
 def _metadata(weights: _Weights, segment: int, precision: str) -> dict[str, str]:
     arch = weights.arch
-    return {
-        "stemboard.format": str(FORMAT_VERSION),
-        "stemboard.sources": ",".join(arch.sources),
-        "stemboard.sample_rate": str(arch.sample_rate),
-        "stemboard.segment_samples": str(segment),
-        "stemboard.audio_channels": str(arch.audio_channels),
-        "stemboard.model": weights.model_name,
-        "stemboard.architecture": arch.name,
-        "stemboard.weights": weights.origin,
-        "stemboard.weights_sha256": weights.sha256,
-        "stemboard.precision": precision,
-        "stemboard.nfft": str(arch.nfft),
-        "stemboard.version": __version__,
-    }
+    info = ModelInfo(
+        sources=arch.sources,
+        sample_rate=arch.sample_rate,
+        segment_samples=segment,
+        model=weights.model_name,
+        weights_sha256=weights.sha256,
+        audio_channels=arch.audio_channels,
+        precision=precision,
+        extra={
+            "architecture": arch.name,
+            "weights": weights.origin,
+            "nfft": str(arch.nfft),
+            "version": __version__,
+        },
+    )
+    return info.to_metadata()
 
 
 def _set_metadata(proto: onnx.ModelProto, metadata: dict[str, str]) -> None:
@@ -146,9 +152,10 @@ def _set_metadata(proto: onnx.ModelProto, metadata: dict[str, str]) -> None:
         proto.metadata_props.add(key=key, value=value)
     proto.producer_name = "stemboard"
     proto.producer_version = __version__
+    info = ModelInfo.from_metadata(metadata, "the exported graph")
     proto.doc_string = (
-        f"HDemucs ({metadata['stemboard.model']}) source separator: mix [batch, 2, "
-        f"{metadata['stemboard.segment_samples']}] -> stems [batch, sources, 2, samples]"
+        f"HDemucs ({info.model}) source separator: mix [batch, {info.audio_channels}, "
+        f"{info.segment_samples}] -> stems [batch, sources, {info.audio_channels}, samples]"
     )
 
 
@@ -220,13 +227,6 @@ def _to_float16(proto: onnx.ModelProto) -> onnx.ModelProto:
     return half
 
 
-def _save(proto: onnx.ModelProto, directory: Path) -> Path:
-    handle, name = tempfile.mkstemp(dir=directory, prefix=".stemboard-", suffix=".onnx.part")
-    os.close(handle)
-    onnx.save_model(proto, name)
-    return Path(name)
-
-
 def verification_input(segment: int, sample_rate: int, batch: int = 2) -> np.ndarray:
     """Music-like, normalised as the node feeds it: float32 ``[batch, 2, segment]``."""
     clips = [
@@ -249,6 +249,7 @@ def export_hdemucs(
     segment: float = DEFAULT_SEGMENT_SECONDS,
     fp16: bool = False,
     verify: bool = True,
+    overwrite: bool = False,
     log: Callable[[str], None] = print,
 ) -> ExportResult:
     """Export an HDemucs to ``out`` (and ``<out>.fp16.onnx`` with ``fp16=True``).
@@ -263,14 +264,22 @@ def export_hdemucs(
     by default) or ``config`` alone (random weights from ``seed``). ``segment`` is in seconds.
     With ``verify`` the files are written only if onnxruntime matches PyTorch on every stem
     (>= 60 dB SNR in float32, >= 30 dB in float16); otherwise a VerificationError is raised and
-    nothing is left behind.
+    nothing is left behind. An existing file is replaced only with ``overwrite``
+    (:class:`~stemboard.errors.OutputExistsError` otherwise, before any work).
     """
     started = time.perf_counter()
     out = Path(out)
     if out.suffix != ".onnx":
-        raise StemboardError(f"--out must name a .onnx file, got {out}")
+        raise InvalidValueError(f"--out must name a .onnx file, got {out}")
     if out.is_dir():
-        raise StemboardError(f"--out {out} is a directory; name a .onnx file")
+        raise DestinationError(f"--out {out} is a directory; name a .onnx file")
+    fp16_target = fp16_path_for(out) if fp16 else None
+    targets = [out] + ([fp16_target] if fp16_target is not None else [])
+    existing = [str(target) for target in targets if target.exists()]
+    if existing and not overwrite:
+        raise OutputExistsError(
+            f"{existing[0]} already exists (use --overwrite / overwrite=True to replace it)"
+        )
     weights = _resolve_weights(bundle, checkpoint, config, seed, log)
     segment_samples = segment_samples_for(weights.arch, segment)
     log(
@@ -282,21 +291,21 @@ def export_hdemucs(
     _set_metadata(proto, metadata)
     onnx.checker.check_model(proto)
     out.parent.mkdir(parents=True, exist_ok=True)
-    written: list[tuple[Path, Path]] = []
-    try:
-        written.append((_save(proto, out.parent), out))
-        fp16_target = fp16_path_for(out) if fp16 else None
+    with AtomicFiles() as files:
+        written = [files.reserve(out)]
+        onnx.save_model(proto, written[0])
         if fp16_target is not None:
             half = _to_float16(proto)
             _set_metadata(half, _metadata(weights, segment_samples, "float16"))
-            written.append((_save(half, out.parent), fp16_target))
+            written.append(files.reserve(fp16_target))
+            onnx.save_model(half, written[1])
         checks: list[Verification] = []
         if verify:
             mix = verification_input(segment_samples, weights.arch.sample_rate)
             with torch.no_grad():
                 reference = weights.model(torch.from_numpy(mix)).numpy()
-            for (temporary, target), minimum in zip(
-                written, (FP32_MIN_SNR_DB, FP16_MIN_SNR_DB), strict=False
+            for temporary, target, minimum in zip(
+                written, targets, (FP32_MIN_SNR_DB, FP16_MIN_SNR_DB), strict=False
             ):
                 check = verify_export(
                     temporary, mix, reference, weights.arch.sources, minimum, label=target.name
@@ -304,15 +313,6 @@ def export_hdemucs(
                 log(check.report())
                 checks.append(check)
                 check.raise_if_failed()
-        for temporary, target in written:
-            os.replace(temporary, target)
-    finally:
-        for temporary, _ in written:
-            temporary.unlink(missing_ok=True)
     elapsed = time.perf_counter() - started
-    log(
-        f"wrote {out}"
-        + (f" and {written[1][1]}" if len(written) > 1 else "")
-        + f" in {elapsed:.1f} s"
-    )
-    return ExportResult(out, written[1][1] if len(written) > 1 else None, metadata, checks, elapsed)
+    log(f"wrote {' and '.join(map(str, targets))} in {elapsed:.1f} s")
+    return ExportResult(out, fp16_target, metadata, checks, elapsed)

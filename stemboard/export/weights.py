@@ -12,7 +12,6 @@ import hashlib
 import os
 import re
 import sys
-import tempfile
 import urllib.request
 from collections.abc import Mapping
 from http.client import HTTPException
@@ -23,7 +22,8 @@ from urllib.error import HTTPError, URLError
 import torch
 import torchaudio
 
-from stemboard.errors import CheckpointError
+from stemboard.atomic import atomic_path
+from stemboard.errors import CheckpointError, CheckpointNotFoundError
 from stemboard.registry import Architecture, Bundle
 
 _CHUNK_BYTES = 1 << 20
@@ -64,7 +64,7 @@ def load_checkpoint(
 
 def _read_torch_file(path: Path) -> object:
     if not path.exists():
-        raise CheckpointError(f"{path}: no such file")
+        raise CheckpointNotFoundError(f"{path}: no such file")
     if path.is_dir():
         raise CheckpointError(f"{path}: is a directory, not a checkpoint file")
     try:
@@ -199,32 +199,25 @@ def _by_hand(bundle: Bundle, destination: Path) -> str:
 
 
 def _download(bundle: Bundle, destination: Path, progress: bool) -> None:
-    part: Path | None = None
     try:
         destination.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(
-            dir=destination.parent, delete=False, suffix=".part"
-        ) as file:
-            part = Path(file.name)
-            size, sha256 = _fetch(bundle, file, progress)
-        if size != bundle.size:
-            raise CheckpointError(
-                f"downloaded {size:,} bytes, expected {bundle.size:,}. "
-                + _by_hand(bundle, destination)
-            )
-        if sha256 != bundle.sha256:
-            raise CheckpointError(
-                f"downloaded file has sha256 {sha256}, expected {bundle.sha256}. "
-                + _by_hand(bundle, destination)
-            )
-        os.replace(part, destination)
+        with atomic_path(destination) as part:
+            with open(part, "wb") as file:
+                size, sha256 = _fetch(bundle, file, progress)
+            if size != bundle.size:
+                raise CheckpointError(
+                    f"downloaded {size:,} bytes, expected {bundle.size:,}. "
+                    + _by_hand(bundle, destination)
+                )
+            if sha256 != bundle.sha256:
+                raise CheckpointError(
+                    f"downloaded file has sha256 {sha256}, expected {bundle.sha256}. "
+                    + _by_hand(bundle, destination)
+                )
     except (OSError, HTTPException) as error:
         raise CheckpointError(
             f"could not download {bundle.url}: {_reason(error)}. " + _by_hand(bundle, destination)
         ) from None
-    finally:
-        if part is not None:
-            part.unlink(missing_ok=True)
 
 
 def _fetch(bundle: Bundle, file: BinaryIO, progress: bool) -> tuple[int, str]:

@@ -2,20 +2,26 @@
 
 A *spec* is a plain mapping, the way a preset file writes an effect::
 
-    make_plugin({"plugin": "Reverb", "room_size": 0.4}, "master[0]")   # -> pedalboard.Reverb
-    describe_plugin(pedalboard.Reverb(room_size=0.4))                  # -> the spec, every value
+    check_spec({"plugin": "Reverb", "room_size": 0.4}, "master[0]")   # -> the spec, normalised
+    make_plugin({"plugin": "Reverb", "room_size": 0.4}, "master[0]")  # -> pedalboard.Reverb
+    describe_plugin(pedalboard.Reverb(room_size=0.4))                 # -> the spec, every value
 
 Plugin and parameter names come from pedalboard itself: the effects are the ``pedalboard.Plugin``
 subclasses that build with no arguments and take audio; a plugin's parameters are the arguments
 of its constructor, read from the signature pybind11 writes into ``__init__.__doc__`` (the
 native classes have no ``inspect.signature``); defaults are read from a default instance.
-Out-of-range values are refused by pedalboard's own setters; :data:`RANGES` repeats those
-ranges so that they can be documented and reported, and adds a few where pedalboard accepts a
-value that makes the output blow up (a negative filter cutoff, a phaser feedback above 1).
+
+:func:`check_spec` checks a spec as data, without building anything: names, types, and every
+number against its range in :data:`RANGES`. Every numeric parameter has one, no wider than what
+pedalboard's setters accept and narrow enough that audio in [-1, 1] at 8-192 kHz comes out
+finite, without runaway memory or time (one exception needs the sample rate: the first-order
+filters, see :data:`RANGES`). :func:`make_plugin` checks the same way and then builds the plugin
+once; a setter that still refuses a value is reported as a :class:`PresetError` too.
 
 External VST3/AU plugins (``{"plugin": "external", "path": "x.vst3", "parameters": {...}}``)
 load native code from a file, so they are refused unless the caller passes
-``allow_external=True``.
+``allow_external=True``. Checking one never loads it: its parameter names are known only once
+:func:`make_plugin` has loaded it.
 """
 
 from __future__ import annotations
@@ -32,12 +38,30 @@ from typing import Any
 import numpy as np
 import pedalboard
 
-from stemboard.graph.preset_schema import PresetError, format_value
+from stemboard.errors import PresetError
 
 EXTERNAL = "external"
 """The ``plugin`` value of an external (VST3/AU) plugin spec."""
 
 _EXTERNAL_KEYS = ("plugin", "path", "plugin_name", "parameters")
+
+
+def format_value(value: Any) -> str:
+    """A value as an error message shows it: YAML words for YAML things, short, one line.
+
+    >>> format_value(True), format_value(None), format_value({"a": 1}), format_value(0.5)
+    ('true', 'null', 'a mapping', '0.5')
+    """
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list | tuple):
+        return "a list"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 @dataclass(frozen=True)
@@ -68,58 +92,93 @@ def _number(value: float) -> str:
 
 
 _UNIT = Range(0.0, 1.0)
-_POSITIVE = Range(0.0, None, low_open=True)
-_NOT_NEGATIVE = Range(0.0, None)
-_BIPOLAR = Range(-1.0, 1.0)
+_LEVEL_DB = Range(-120.0, 24.0)  # thresholds: -120 dB is silence, +24 dB leaves room for hot stems
+_MILLISECONDS = Range(0.0, 10000.0)
+_RATIO = Range(1.0, 1000.0)  # 1000:1 is a limiter already (JUCE's own Limiter uses it)
+_FEEDBACK = Range(-0.99, 0.99)
+_AUDIO_BAND = Range(1.0, 20000.0)
+_EQ_GAIN_DB = Range(-24.0, 24.0)
+_EQ_Q = Range(0.1, 40.0)
+_SHELF_HZ = Range(30.0, 20000.0)
 
 RANGES: dict[tuple[str, str], Range] = {
-    # Enforced by pedalboard 0.9.26's setters (the same ranges, stated here to report them).
+    # pedalboard 0.9.26's setters enforce these very ranges; they are repeated here so that a spec
+    # is checked without building its plugin.
     ("Bitcrush", "bit_depth"): Range(0.0, 32.0),
-    ("BrickwallLimiter", "release_ms"): _POSITIVE,
-    ("BrickwallLimiter", "lookahead_ms"): Range(0.0, 100.0, low_open=True),
     ("Chorus", "rate_hz"): Range(0.0, 100.0),
     ("Chorus", "mix"): _UNIT,
-    ("Compressor", "ratio"): Range(1.0, None),
-    ("Delay", "delay_seconds"): Range(0.0, 30.0),
-    ("Delay", "feedback"): _UNIT,
+    ("Delay", "delay_seconds"): Range(0.0, 30.0),  # 46 MB of delay line at 192 kHz, stereo
     ("Delay", "mix"): _UNIT,
-    ("HighShelfFilter", "cutoff_frequency_hz"): _POSITIVE,
-    ("HighShelfFilter", "q"): _POSITIVE,
-    ("LowShelfFilter", "cutoff_frequency_hz"): _POSITIVE,
-    ("LowShelfFilter", "q"): _POSITIVE,
-    ("PeakFilter", "cutoff_frequency_hz"): _POSITIVE,
-    ("PeakFilter", "q"): _POSITIVE,
-    ("LadderFilter", "drive"): Range(1.0, None),
     ("LadderFilter", "resonance"): _UNIT,
-    ("PitchShift", "semitones"): Range(-72.0, 72.0),
-    ("Resample", "target_sample_rate"): _POSITIVE,
     ("Reverb", "room_size"): _UNIT,
     ("Reverb", "damping"): _UNIT,
     ("Reverb", "wet_level"): _UNIT,
     ("Reverb", "dry_level"): _UNIT,
     ("Reverb", "width"): _UNIT,
     ("Reverb", "freeze_mode"): _UNIT,
-    # pedalboard takes 10 but LAME then fails while processing.
-    ("MP3Compressor", "vbr_quality"): Range(0.0, 10.0, high_open=True),
-    # stemboard's own: pedalboard accepts these values, the output goes silent, NaN or huge.
-    ("HighpassFilter", "cutoff_frequency_hz"): _POSITIVE,
-    ("LowpassFilter", "cutoff_frequency_hz"): _POSITIVE,
-    ("LadderFilter", "cutoff_hz"): _POSITIVE,
+    # Narrower than pedalboard's setters, which take values that break the output or the render.
+    # pedalboard wants > 0, and a tinier value rounds to 0 in float32, which it then refuses.
+    ("BrickwallLimiter", "release_ms"): Range(0.01, 10000.0),
+    ("BrickwallLimiter", "lookahead_ms"): Range(0.01, 100.0),
+    # pedalboard takes 1 (Delay) or any value (Chorus, Phaser): at 1 nothing decays and every new
+    # sample adds to what circulates, so the level climbs for as long as the audio lasts (x50 in
+    # 20 s of noise, more for a steady tone); 0.99 bounds the build-up to 40 dB.
+    ("Delay", "feedback"): Range(0.0, 0.99),
+    ("Chorus", "feedback"): _FEEDBACK,
+    ("Phaser", "feedback"): _FEEDBACK,
+    ("Compressor", "ratio"): _RATIO,
+    ("NoiseGate", "ratio"): _RATIO,
+    ("LadderFilter", "drive"): Range(1.0, 100.0),  # pedalboard: >= 1, no upper bound
+    # pedalboard takes +-72, but Rubber Band's work doubles with every octave: at +-72 one second
+    # of audio takes 3 s to shift at 44.1 kHz and 14 s at 192 kHz; at +-36, 0.4 s and 1.7 s.
+    ("PitchShift", "semitones"): Range(-36.0, 36.0),
+    # pedalboard takes any rate > 0: at 1 Hz a second of 192 kHz audio takes 7 s, at 1e9 memory
+    # climbs without end (0.5 GB after 30 s). From 1 kHz to 384 kHz a second takes at most 1.4 s.
+    ("Resample", "target_sample_rate"): Range(1000.0, 384000.0),
+    # pedalboard takes up to 10, but LAME refuses anything above 9.999 once processing starts.
+    ("MP3Compressor", "vbr_quality"): Range(0.0, 9.999),
+    # The EQ filters are float32 biquads and pedalboard takes any gain and any Q or cutoff > 0. A
+    # gain of -100 dB or less becomes a gain of 0 and NaN; and at a high sample rate a low cutoff
+    # rounds the poles onto or past the unit circle: at 192 kHz a shelf below ~25 Hz (with +-24 dB)
+    # or a bell below ~10 Hz grows to Inf. Within these bounds every pole stays inside (checked on
+    # a grid of cutoff, gain and Q at 8-192 kHz).
+    ("HighShelfFilter", "cutoff_frequency_hz"): _SHELF_HZ,
+    ("HighShelfFilter", "gain_db"): _EQ_GAIN_DB,
+    ("HighShelfFilter", "q"): _EQ_Q,
+    ("LowShelfFilter", "cutoff_frequency_hz"): _SHELF_HZ,
+    ("LowShelfFilter", "gain_db"): _EQ_GAIN_DB,
+    ("LowShelfFilter", "q"): _EQ_Q,
+    ("PeakFilter", "cutoff_frequency_hz"): Range(10.0, 20000.0),
+    ("PeakFilter", "gain_db"): _EQ_GAIN_DB,
+    ("PeakFilter", "q"): _EQ_Q,
+    # stemboard's own: pedalboard's setters accept any number here, NaN and infinity included.
+    ("Gain", "gain_db"): Range(-120.0, 60.0),  # +60 dB makes full scale 1000
+    ("Distortion", "drive_db"): Range(-60.0, 60.0),  # a gain before tanh: the output stays in +-1
+    ("BrickwallLimiter", "ceiling_db"): _LEVEL_DB,
+    ("Clipping", "threshold_db"): _LEVEL_DB,
+    ("Compressor", "threshold_db"): _LEVEL_DB,
+    ("Limiter", "threshold_db"): _LEVEL_DB,
+    ("NoiseGate", "threshold_db"): _LEVEL_DB,
+    ("Compressor", "attack_ms"): _MILLISECONDS,
+    ("Compressor", "release_ms"): _MILLISECONDS,
+    ("NoiseGate", "attack_ms"): _MILLISECONDS,
+    ("NoiseGate", "release_ms"): _MILLISECONDS,
+    ("Limiter", "release_ms"): _MILLISECONDS,
     ("Chorus", "depth"): _UNIT,
-    ("Chorus", "feedback"): _BIPOLAR,
+    ("Chorus", "centre_delay_ms"): Range(1.0, 100.0),  # JUCE silently clamps to this span
     ("Phaser", "rate_hz"): Range(0.0, 100.0),
     ("Phaser", "depth"): _UNIT,
-    ("Phaser", "centre_frequency_hz"): _POSITIVE,
-    ("Phaser", "feedback"): _BIPOLAR,
     ("Phaser", "mix"): _UNIT,
-    ("Compressor", "attack_ms"): _NOT_NEGATIVE,
-    ("Compressor", "release_ms"): _NOT_NEGATIVE,
-    ("NoiseGate", "ratio"): Range(1.0, None),
-    ("NoiseGate", "attack_ms"): _NOT_NEGATIVE,
-    ("NoiseGate", "release_ms"): _NOT_NEGATIVE,
-    ("Limiter", "release_ms"): _NOT_NEGATIVE,
+    ("Phaser", "centre_frequency_hz"): _AUDIO_BAND,
+    ("LadderFilter", "cutoff_hz"): _AUDIO_BAND,
+    # pedalboard's first-order filters do not clamp their cutoff as the EQ filters do: a cutoff
+    # between half the sample rate and the sample rate makes them unstable (Inf within 0.25 s).
+    # Up to 20 kHz is safe from 40 kHz up; below that, only code that knows the sample rate can
+    # refuse a cutoff above half of it.
+    ("HighpassFilter", "cutoff_frequency_hz"): _AUDIO_BAND,
+    ("LowpassFilter", "cutoff_frequency_hz"): _AUDIO_BAND,
 }
-"""Accepted values of numeric parameters, by (plugin, parameter)."""
+"""Accepted values of numeric parameters, by (plugin, parameter): every one has a range."""
 
 
 @dataclass(frozen=True)
@@ -289,22 +348,17 @@ def _checked_value(plugin: str, info: ParameterInfo, value: Any, where: str) -> 
     if info.kind == "int":
         if isinstance(value, bool) or not isinstance(value, int):
             raise _fail(where, f"{label} must be a whole number, got {format_value(value)}")
-        return value
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    elif isinstance(value, bool) or not isinstance(value, int | float):
         raise _fail(where, f"{label} must be a number, got {format_value(value)}")
-    if not math.isfinite(value):
+    elif isinstance(value, float) and not math.isfinite(value):
         raise _fail(where, f"{label} must be a finite number, got {format_value(value)}")
+    # Compared before any conversion: an integer too large for a float is simply out of range.
     if info.range is not None and value not in info.range:
         raise _fail(where, f"{label}={format_value(value)} is out of range (expected {info.range})")
-    return float(value)
+    return value if info.kind == "int" else float(value)
 
 
-def _one_line(error: BaseException) -> str:
-    lines = str(error).strip().splitlines()
-    return lines[0] if lines else type(error).__name__
-
-
-def _build_builtin(spec: Mapping, where: str) -> tuple[dict, pedalboard.Plugin]:
+def _check_builtin(spec: Mapping, where: str) -> dict:
     name = spec["plugin"]
     plugin_type = _plugin_type(name, where)
     checked: dict[str, Any] = {}
@@ -317,25 +371,11 @@ def _build_builtin(spec: Mapping, where: str) -> tuple[dict, pedalboard.Plugin]:
             hint = f"did you mean {close[0]}? " if close else ""
             raise _fail(where, f"{name} has no parameter {key!r} ({hint}its parameters: {known})")
         checked[key] = _checked_value(name, plugin_type.parameters[key], value, where)
-    plugin = plugin_type.cls()
-    # Setting parameters one at a time (as the constructor does) pins any error to one of them.
-    for key, value in checked.items():
-        native = plugin_type.enums[key].__members__[value] if key in plugin_type.enums else value
-        try:
-            setattr(plugin, key, native)
-        except (ValueError, TypeError) as error:
-            raise _fail(
-                where,
-                f"{name}.{key}={format_value(spec[key])} is out of range "
-                f"(pedalboard says: {_one_line(error)})",
-            ) from None
     ordered = {key: checked[key] for key in plugin_type.parameters if key in checked}
-    return {"plugin": name, **ordered}, plugin
+    return {"plugin": name, **ordered}
 
 
-def _build_external(
-    spec: Mapping, where: str, allow_external: bool, base_dir: Path | None
-) -> tuple[dict, pedalboard.Plugin]:
+def _check_external(spec: Mapping, where: str, allow_external: bool, base_dir: Path | None) -> dict:
     for key in spec:
         if key not in _EXTERNAL_KEYS:
             raise _fail(
@@ -359,26 +399,66 @@ def _build_external(
     values = {} if values is None else values
     if not isinstance(values, Mapping):
         raise _fail(f"{where}.parameters", f"expected a mapping, got {format_value(values)}")
-    resolved = ((base_dir or Path.cwd()) / path).resolve()
-    if not resolved.exists():
-        raise _fail(f"{where}.path", f"external plugin {str(resolved)!r} does not exist")
-    try:
-        plugin = pedalboard.load_plugin(str(resolved), plugin_name=plugin_name)
-    except (ImportError, RuntimeError, ValueError) as error:
-        raise _fail(
-            f"{where}.path", f"cannot load external plugin {path!r}: {_one_line(error)}"
-        ) from None
-    known = plugin.parameters
     for key, value in values.items():
-        if key not in known:
-            raise _fail(
-                f"{where}.parameters",
-                f"{resolved.name} has no parameter {key!r} (its parameters: {', '.join(known)})",
-            )
         if not isinstance(value, bool | int | float | str):
             raise _fail(
                 f"{where}.parameters.{key}",
                 f"expected a number, boolean or string, got {format_value(value)}",
+            )
+        if isinstance(value, float) and not math.isfinite(value):
+            raise _fail(
+                f"{where}.parameters.{key}", f"expected a finite number, got {format_value(value)}"
+            )
+    resolved = ((base_dir or Path.cwd()) / path).resolve()
+    if not resolved.exists():
+        raise _fail(f"{where}.path", f"external plugin {str(resolved)!r} does not exist")
+    checked = {"plugin": EXTERNAL, "path": str(resolved)}
+    if plugin_name is not None:
+        checked["plugin_name"] = plugin_name
+    return {**checked, "parameters": dict(values)}
+
+
+def _one_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
+def _build_builtin(checked: dict, spec: Mapping, where: str) -> pedalboard.Plugin:
+    """The plugin of a checked spec; ``spec`` (as written) is what error messages quote."""
+    name = checked["plugin"]
+    plugin_type = _registry()[name]
+    plugin = plugin_type.cls()
+    # Setting parameters one at a time (as the constructor does) pins any error to one of them.
+    for key, value in checked.items():
+        if key == "plugin":
+            continue
+        native = plugin_type.enums[key].__members__[value] if key in plugin_type.enums else value
+        try:
+            setattr(plugin, key, native)
+        except (ValueError, TypeError) as error:
+            raise _fail(
+                where,
+                f"{name}.{key}={format_value(spec[key])} is out of range "
+                f"(pedalboard says: {_one_line(error)})",
+            ) from None
+    return plugin
+
+
+def _load_external(checked: dict, spec: Mapping, where: str) -> pedalboard.Plugin:
+    """The plugin of a checked external spec, loaded once; ``spec`` is the spec as written."""
+    path, plugin_name = checked["path"], checked.get("plugin_name")
+    try:
+        plugin = pedalboard.load_plugin(path, plugin_name=plugin_name)
+    except (ImportError, RuntimeError, ValueError) as error:
+        raise _fail(
+            f"{where}.path", f"cannot load external plugin {spec['path']!r}: {_one_line(error)}"
+        ) from None
+    known = plugin.parameters
+    for key, value in checked["parameters"].items():
+        if key not in known:
+            raise _fail(
+                f"{where}.parameters",
+                f"{Path(path).name} has no parameter {key!r} (its parameters: {', '.join(known)})",
             )
         try:
             setattr(plugin, key, value)
@@ -388,17 +468,30 @@ def _build_external(
                 f"{format_value(value)} was refused: {_one_line(error)}",
             ) from None
     # A loaded plugin does not know its file; remember it so that describe_plugin can save it.
-    plugin._stemboard_path = str(resolved)
+    plugin._stemboard_path = path
     plugin._stemboard_plugin_name = plugin_name
-    checked = {"plugin": EXTERNAL, "path": str(resolved)}
-    if plugin_name is not None:
-        checked["plugin_name"] = plugin_name
-    return {**checked, "parameters": dict(values)}, plugin
+    return plugin
 
 
-def _build(
-    spec: Any, where: str, allow_external: bool, base_dir: Path | None
-) -> tuple[dict, pedalboard.Plugin]:
+def check_spec(
+    spec: Mapping,
+    where: str,
+    *,
+    allow_external: bool = False,
+    base_dir: Path | None = None,
+) -> dict:
+    """Check a spec as data, building nothing; return it normalised.
+
+    >>> check_spec({"plugin": "Gain", "gain_db": 3}, "stems.vocals.chain[0]")
+    {'plugin': 'Gain', 'gain_db': 3.0}
+
+    Checked: the plugin's name, its parameters' names, types and ranges (:data:`RANGES`); for an
+    external plugin, its keys, the ``allow_external`` opt-in and that its file exists (it is not
+    loaded, so its parameter names are checked by :func:`make_plugin`). Normalised: numbers that
+    are floats become floats, parameters are in constructor order, and an external plugin's path
+    is absolute (so the spec no longer needs ``base_dir``). Raises :class:`PresetError`, whose
+    message starts with ``where``.
+    """
     if not isinstance(spec, Mapping):
         raise _fail(
             where,
@@ -407,8 +500,8 @@ def _build(
     if "plugin" not in spec:
         raise _fail(where, "missing key 'plugin' (the effect's class name, e.g. Reverb)")
     if spec["plugin"] == EXTERNAL:
-        return _build_external(spec, where, allow_external, base_dir)
-    return _build_builtin(spec, where)
+        return _check_external(spec, where, allow_external, base_dir)
+    return _check_builtin(spec, where)
 
 
 def make_plugin(
@@ -423,25 +516,14 @@ def make_plugin(
     >>> make_plugin({"plugin": "Reverb", "room_size": 0.4}, "stems.vocals.chain[0]")
     <pedalboard.Reverb room_size=0.4 ...>
 
-    An external plugin's ``path`` is relative to ``base_dir`` (default: the current directory)
-    and is loaded only with ``allow_external=True``. Raises :class:`PresetError`.
+    The spec is checked as :func:`check_spec` does, then the plugin is built once. An external
+    plugin's ``path`` is relative to ``base_dir`` (default: the current directory) and is loaded
+    only with ``allow_external=True``. Raises :class:`PresetError`.
     """
-    return _build(spec, where, allow_external, base_dir)[1]
-
-
-def check_spec(
-    spec: Mapping,
-    where: str,
-    *,
-    allow_external: bool = False,
-    base_dir: Path | None = None,
-) -> dict:
-    """Validate a spec by building it once; return it normalised.
-
-    Normalised: numbers that are floats become floats, parameters are in constructor order, and
-    an external plugin's path is absolute (so the spec no longer needs ``base_dir``).
-    """
-    return _build(spec, where, allow_external, base_dir)[0]
+    checked = check_spec(spec, where, allow_external=allow_external, base_dir=base_dir)
+    if checked["plugin"] == EXTERNAL:
+        return _load_external(checked, spec, where)
+    return _build_builtin(checked, spec, where)
 
 
 def describe_plugin(plugin: pedalboard.Plugin) -> dict:

@@ -18,12 +18,16 @@ from typing import ClassVar
 import numpy as np
 import onnxruntime as ort
 
-from stemboard.errors import ModelFormatError, StemboardError
+from stemboard.choices import DEVICES
+from stemboard.errors import (
+    InvalidValueError,
+    ModelFormatError,
+    ModelNotFoundError,
+    StemboardError,
+)
 from stemboard.model_format import INPUT_NAME, OUTPUT_NAME, ModelInfo, read_model_info
 
 log = logging.getLogger(__name__)
-
-DEVICES = ("auto", "cpu", "cuda")
 _CUDA = "CUDAExecutionProvider"
 _CPU = "CPUExecutionProvider"
 
@@ -53,10 +57,10 @@ class ModelSession:
     def open(cls, path: str | os.PathLike, device: str = "auto") -> ModelSession:
         """The cached session for ``(path, device)``, created on first use."""
         if device not in DEVICES:
-            raise StemboardError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
+            raise InvalidValueError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
         path = Path(path).resolve()
         if not path.is_file():
-            raise StemboardError(f"model file {path} does not exist")
+            raise ModelNotFoundError(f"model file {path} does not exist")
         key = (str(path), path.stat().st_mtime_ns, device)
         with cls._cache_lock:
             session = cls._cache.get(key)

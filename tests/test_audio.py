@@ -1,4 +1,5 @@
-"""Audio arrays and files: pedalboard's layout rules, exact resampling, block I/O, atomic writes."""
+"""Audio arrays and files: pedalboard's layout rules, exact resampling, block reading with its
+checks, and the atomic, clip-aware writer."""
 
 import itertools
 import os
@@ -13,21 +14,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pedalboard.io import AudioFile
 
-import stemboard.io
-from stemboard.errors import StemboardError
-from stemboard.io import (
+import stemboard.audio.reading
+from stemboard.audio.layout import Layout, from_planar, match_channels, to_planar
+from stemboard.audio.reading import AudioInfo, audio_info, read_blocks
+from stemboard.audio.resampling import StreamingResampler, resample
+from stemboard.audio.writing import (
     SUPPORTED_FORMATS,
-    AtomicAudioWriter,
-    AudioInfo,
-    Layout,
-    StreamingResampler,
-    audio_info,
+    AudioWriter,
+    ClippingWarning,
     check_output_format,
-    from_model_channels,
-    read_blocks,
-    resample,
-    to_model_channels,
 )
+from stemboard.errors import AudioFileError, MissingFileError, StemboardError
 
 RATES = [8000, 16000, 22050, 32000, 44100, 48000, 96000]
 
@@ -45,6 +42,12 @@ def error_db(actual: np.ndarray, expected: np.ndarray) -> float:
 
 
 # --- layout ------------------------------------------------------------------------------------
+
+
+def to_model_channels(audio, channels=2, previous=None):
+    """What the node does at its edge: planar float32, then the model's channel count."""
+    planar, layout = to_planar(audio, previous)
+    return match_channels(planar, channels), layout
 
 
 def pedalboard_reads_channels_last(array: np.ndarray, first: np.ndarray | None = None) -> bool:
@@ -74,7 +77,7 @@ def pedalboard_reads_channels_last(array: np.ndarray, first: np.ndarray | None =
 def test_layout_is_detected_as_pedalboard_detects_it(shape):
     audio = noise(*shape)
     channels_last = pedalboard_reads_channels_last(audio)
-    layout = to_model_channels(audio, channels=3)[1]
+    layout = to_planar(audio)[1]
     assert layout.channels_last == channels_last
     assert layout.channels == (shape[1] if channels_last else shape[0])
 
@@ -86,7 +89,7 @@ def test_mono_1d_input_is_duplicated_and_comes_back_1d():
     np.testing.assert_array_equal(model_input[0], audio)
     np.testing.assert_array_equal(model_input[1], audio)
     assert layout == Layout(one_dimensional=True, channels_last=False, channels=1)
-    out = from_model_channels(model_input * np.array([[1.0], [0.0]], np.float32), layout)
+    out = from_planar(model_input * np.array([[1.0], [0.0]], np.float32), layout)
     assert out.shape == (100,)
     np.testing.assert_allclose(out, audio / 2, rtol=1e-6)
 
@@ -96,7 +99,7 @@ def test_channels_first_stereo_passes_through():
     model_input, layout = to_model_channels(audio)
     np.testing.assert_array_equal(model_input, audio)
     assert not layout.channels_last
-    np.testing.assert_array_equal(from_model_channels(model_input, layout), audio)
+    np.testing.assert_array_equal(from_planar(model_input, layout), audio)
 
 
 def test_channels_last_input_comes_back_channels_last():
@@ -104,7 +107,7 @@ def test_channels_last_input_comes_back_channels_last():
     model_input, layout = to_model_channels(audio)
     np.testing.assert_array_equal(model_input, audio.T)
     assert layout.channels_last
-    out = from_model_channels(model_input, layout)
+    out = from_planar(model_input, layout)
     assert out.shape == (100, 2)
     assert out.flags["C_CONTIGUOUS"]
     np.testing.assert_array_equal(out, audio)
@@ -117,7 +120,7 @@ def test_one_channel_input_is_duplicated_and_averaged_back(shape):
     assert model_input.shape == (2, 100)
     np.testing.assert_array_equal(model_input[1], audio.ravel())
     stems = np.stack([audio.ravel(), np.zeros(100, np.float32)])
-    out = from_model_channels(stems, layout)
+    out = from_planar(stems, layout)
     assert out.shape == shape
     np.testing.assert_allclose(out.ravel(), audio.ravel() / 2, rtol=1e-6)
 
@@ -125,7 +128,7 @@ def test_one_channel_input_is_duplicated_and_averaged_back(shape):
 def test_a_single_sample_is_channels_first():
     model_input, layout = to_model_channels(np.array([[0.25]], np.float32))
     assert model_input.shape == (2, 1)
-    assert from_model_channels(model_input, layout).shape == (1, 1)
+    assert from_planar(model_input, layout).shape == (1, 1)
 
 
 @pytest.mark.parametrize("shape", [(2, 2), (3, 3), (0, 0)])
@@ -133,7 +136,7 @@ def test_square_arrays_are_ambiguous_as_in_pedalboard(shape):
     with pytest.raises(RuntimeError, match="Unable to determine channel layout"):
         pedalboard.HighpassFilter(2000).process(np.zeros(shape, np.float32), 44100)
     with pytest.raises(ValueError, match="cannot tell channels from samples"):
-        to_model_channels(np.zeros(shape, np.float32), channels=3)
+        to_planar(np.zeros(shape, np.float32))
 
 
 @pytest.mark.parametrize(
@@ -149,7 +152,7 @@ def test_float64_input_gives_float32_output():
     audio = noise(2, 50, dtype=np.float64)
     model_input, layout = to_model_channels(audio)
     assert model_input.dtype == np.float32
-    assert from_model_channels(model_input, layout).dtype == np.float32
+    assert from_planar(model_input, layout).dtype == np.float32
     np.testing.assert_allclose(model_input, audio, atol=1e-7)
 
 
@@ -200,7 +203,7 @@ def test_float64_beyond_float32_range_counts_as_infinite():
 def test_empty_input_gives_zero_samples_and_comes_back_in_shape(shape):
     model_input, layout = to_model_channels(np.zeros(shape, np.float32))
     assert model_input.shape == (2, 0)
-    assert from_model_channels(model_input, layout).shape == shape
+    assert from_planar(model_input, layout).shape == shape
 
 
 @pytest.mark.parametrize("shape", [(), (2, 3, 4)])
@@ -219,8 +222,8 @@ def test_model_input_is_a_contiguous_copy():
 
 def test_model_output_with_other_channel_counts_is_refused():
     layout = to_model_channels(noise(2, 10))[1]
-    with pytest.raises(ValueError, match="3 model channels"):
-        from_model_channels(np.zeros((3, 10), np.float32), layout)
+    with pytest.raises(ValueError, match="3 channels back as 2"):
+        from_planar(np.zeros((3, 10), np.float32), layout)
 
 
 # --- resampling --------------------------------------------------------------------------------
@@ -343,16 +346,24 @@ def test_audio_info_of_a_missing_file_names_it(tmp_path):
 
 def test_audio_info_of_a_directory_names_it(tmp_path):
     (tmp_path / "folder.wav").mkdir()
-    with pytest.raises(StemboardError, match=r"folder\.wav: is a directory"):
+    with pytest.raises(StemboardError, match=r"folder\.wav: is a folder"):
         audio_info(tmp_path / "folder.wav")
 
 
-@pytest.mark.parametrize("content", [b"not audio at all" * 10, b""])
-def test_audio_info_of_a_garbage_file_is_one_line_naming_it(tmp_path, content):
-    (tmp_path / "garbage.wav").write_bytes(content)
-    with pytest.raises(StemboardError, match=r"garbage\.wav: cannot decode") as caught:
-        audio_info(tmp_path / "garbage.wav")
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("garbage.wav", b"not audio at all" * 10, "content is not a WAV file"),
+        ("garbage.wav", b"", "the file is empty"),
+        ("garbage.audio", b"not audio at all" * 10, "cannot decode"),
+    ],
+)
+def test_audio_info_of_a_garbage_file_is_one_line_naming_it(tmp_path, name, content, message):
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(AudioFileError, match=rf"{name}: .*{message}") as caught:
+        audio_info(tmp_path / name)
     assert "\n" not in str(caught.value)
+    assert isinstance(caught.value, ValueError)
 
 
 @pytest.mark.parametrize(("frames", "block"), [(10000, 4096), (8192, 4096), (10, 4096), (7, 1)])
@@ -418,7 +429,7 @@ def test_a_decoding_error_mid_file_names_the_file(tmp_path, monkeypatch):
                 raise RuntimeError("corrupt frame\ninternal detail")
             return self._file.read(frames)
 
-    monkeypatch.setattr(stemboard.io, "AudioFile", FailsOnSecondRead)
+    monkeypatch.setattr(stemboard.audio.reading, "AudioFile", FailsOnSecondRead)
     blocks = read_blocks(path, 1000)
     next(blocks)
     with pytest.raises(StemboardError, match=r"song\.wav: decoding failed at frame 1000") as caught:
@@ -448,7 +459,7 @@ def test_lossless_files_are_written_at_the_bit_depth(
     tmp_path, name, bit_depth, file_dtype, tolerance
 ):
     audio = noise(2, 3000)
-    with AtomicAudioWriter(tmp_path / name, 44100, channels=2, bit_depth=bit_depth) as out:
+    with AudioWriter(tmp_path / name, 44100, channels=2, bit_depth=bit_depth) as out:
         out.write(audio[:, :1000])
         out.write(audio[:, 1000:])
     with AudioFile(str(tmp_path / name)) as f:
@@ -459,7 +470,7 @@ def test_lossless_files_are_written_at_the_bit_depth(
 
 @pytest.mark.parametrize("name", ["a.ogg", "a.mp3"])
 def test_lossy_files_are_written(tmp_path, name):
-    with AtomicAudioWriter(tmp_path / name, 44100, channels=2) as out:
+    with AudioWriter(tmp_path / name, 44100, channels=2) as out:
         out.write(np.stack([sine(440, 44100, 44100)] * 2))
     info = audio_info(tmp_path / name)
     assert (info.sample_rate, info.channels) == (44100, 2)
@@ -468,16 +479,16 @@ def test_lossy_files_are_written(tmp_path, name):
 
 
 def test_temporary_file_is_hidden_next_to_the_target_with_its_extension(tmp_path):
-    with AtomicAudioWriter(tmp_path / "out.flac", 44100, channels=2) as out:
+    with AudioWriter(tmp_path / "out.flac", 44100, channels=2) as out:
         out.write(noise(2, 100))
-        (temporary,) = os.listdir(tmp_path)
-        assert temporary.startswith(".out.flac.")
-        assert temporary.endswith(".flac")
+        temporary = sorted(os.listdir(tmp_path))  # the file, and the samples kept for rescaling
+        assert all(name.startswith(".out.flac.") and ".partial" in name for name in temporary)
+        assert sorted(name.rsplit(".", 1)[1] for name in temporary) == ["f32", "flac"]
     assert os.listdir(tmp_path) == ["out.flac"]
 
 
 def test_a_failure_in_the_middle_leaves_no_file_and_no_temporary_file(tmp_path):
-    with pytest.raises(KeyError), AtomicAudioWriter(tmp_path / "out.wav", 44100, 2) as out:
+    with pytest.raises(KeyError), AudioWriter(tmp_path / "out.wav", 44100, 2) as out:
         out.write(noise(2, 100))
         raise KeyError("render failed")
     assert os.listdir(tmp_path) == []
@@ -486,7 +497,7 @@ def test_a_failure_in_the_middle_leaves_no_file_and_no_temporary_file(tmp_path):
 def test_a_failure_keeps_an_existing_file_as_it_was(tmp_path):
     path = write_file(tmp_path / "out.wav", noise(2, 100, seed=1))
     before = Path(path).read_bytes()
-    with pytest.raises(ValueError), AtomicAudioWriter(path, 44100, 2) as out:
+    with pytest.raises(ValueError), AudioWriter(path, 44100, 2) as out:
         out.write(noise(2, 1000))
         out.write(noise(3, 1000))  # wrong channel count
     assert Path(path).read_bytes() == before
@@ -495,13 +506,13 @@ def test_a_failure_keeps_an_existing_file_as_it_was(tmp_path):
 
 def test_success_replaces_an_existing_file(tmp_path):
     path = write_file(tmp_path / "out.wav", noise(2, 100, seed=1))
-    with AtomicAudioWriter(path, 44100, 2) as out:
+    with AudioWriter(path, 44100, 2) as out:
         out.write(noise(2, 500))
     assert audio_info(path).frames == 500
 
 
 def test_abort_discards_the_output(tmp_path):
-    with AtomicAudioWriter(tmp_path / "out.wav", 44100, 2) as out:
+    with AudioWriter(tmp_path / "out.wav", 44100, 2) as out:
         out.write(noise(2, 100))
         out.abort()
         with pytest.raises(RuntimeError, match="after abort"):
@@ -511,7 +522,7 @@ def test_abort_discards_the_output(tmp_path):
 
 def test_square_and_single_sample_blocks_are_channels_first(tmp_path):
     audio = noise(2, 5)
-    with AtomicAudioWriter(tmp_path / "out.wav", 44100, 2, bit_depth=32) as out:
+    with AudioWriter(tmp_path / "out.wav", 44100, 2, bit_depth=32) as out:
         out.write(audio[:, :2])
         out.write(audio[:, 2:3])
         out.write(audio[:, 3:])
@@ -519,7 +530,7 @@ def test_square_and_single_sample_blocks_are_channels_first(tmp_path):
 
 
 def test_format_argument_overrides_the_suffix(tmp_path):
-    with AtomicAudioWriter(tmp_path / "out.audio", 44100, 1, format="WAV") as out:
+    with AudioWriter(tmp_path / "out.audio", 44100, 1, format="WAV") as out:
         out.write(noise(1, 100))
     with AudioFile(str(tmp_path / "out.audio")) as f:
         assert f.frames == 100
@@ -537,7 +548,7 @@ def test_bad_format_or_bit_depth_is_refused_before_writing(tmp_path, kwargs, mes
     with pytest.raises(StemboardError, match=message):
         check_output_format(kwargs.get("format", "wav"), kwargs.get("bit_depth", 16))
     with pytest.raises(StemboardError, match=message):
-        AtomicAudioWriter(tmp_path / "out.wav", 44100, 2, **kwargs)
+        AudioWriter(tmp_path / "out.wav", 44100, 2, **kwargs)
     assert os.listdir(tmp_path) == []
 
 
@@ -548,21 +559,162 @@ def test_check_output_format_accepts_names_and_suffixes_in_any_case():
 
 def test_a_path_without_suffix_needs_a_format(tmp_path):
     with pytest.raises(StemboardError, match="without a suffix"):
-        AtomicAudioWriter(tmp_path / "out", 44100, 2)
+        AudioWriter(tmp_path / "out", 44100, 2)
 
 
 def test_writing_into_a_missing_directory_names_the_path(tmp_path):
-    writer = AtomicAudioWriter(tmp_path / "missing" / "out.wav", 44100, 2)
+    writer = AudioWriter(tmp_path / "missing" / "out.wav", 44100, 2)
     with pytest.raises(StemboardError, match=r"out\.wav: cannot write"), writer:
         pass
 
 
 def test_an_unknown_lossy_quality_is_a_stemboard_error(tmp_path):
     with pytest.raises(StemboardError, match="quality"):
-        AtomicAudioWriter(tmp_path / "out.ogg", 44100, 2, quality="V0").__enter__()
+        AudioWriter(tmp_path / "out.ogg", 44100, 2, quality="V0").__enter__()
     assert os.listdir(tmp_path) == []
 
 
 def test_the_module_does_not_import_torch():
-    code = "import sys, stemboard.io; assert 'torch' not in sys.modules"
+    code = "import sys, stemboard.audio.writing; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# --- what reading refuses ---------------------------------------------------------------------
+
+
+def test_a_missing_file_is_a_file_not_found_error(tmp_path):
+    with pytest.raises(FileNotFoundError) as caught:
+        audio_info(tmp_path / "missing.wav")
+    assert isinstance(caught.value, MissingFileError)
+
+
+def encoded(tmp_path, suffix: str) -> bytes:
+    path = tmp_path / f"source{suffix}"
+    with AudioFile(str(path), "w", 44100, 2) as f:
+        f.write(noise(2, 44100))
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("content_of", "name"),
+    [(".mp3", "song.wav"), (".flac", "song.ogg"), (".wav", "song.mp3"), (".ogg", "song.flac")],
+)
+def test_content_that_contradicts_the_file_name_is_refused(tmp_path, content_of, name):
+    (tmp_path / name).write_bytes(encoded(tmp_path, content_of))
+    with pytest.raises(AudioFileError, match=rf"{name}: the file's content is not"):
+        audio_info(tmp_path / name)
+    with pytest.raises(AudioFileError):
+        list(read_blocks(tmp_path / name))
+
+
+@pytest.mark.parametrize("suffix", [".wav", ".flac", ".ogg", ".mp3"])
+def test_files_whose_content_matches_their_name_are_read(tmp_path, suffix):
+    (tmp_path / f"song{suffix}").write_bytes(encoded(tmp_path, suffix))
+    assert audio_info(tmp_path / f"song{suffix}").channels == 2
+
+
+def test_random_bytes_named_mp3_are_refused(tmp_path):
+    (tmp_path / "noise.mp3").write_bytes(np.random.default_rng(0).bytes(200_000))
+    with pytest.raises(AudioFileError, match=r"noise\.mp3"):
+        audio_info(tmp_path / "noise.mp3")
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_samples_in_a_float_wav_name_the_file_and_frame(tmp_path, bad):
+    audio = noise(2, 10_000)
+    audio[1, 7_777] = bad
+    path = write_file(tmp_path / "nan.wav", audio)
+    blocks = read_blocks(path, 4096)
+    with pytest.raises(
+        AudioFileError,
+        match=r"nan\.wav: holds NaN or infinite samples, the "
+        r"first at frame 7777 \(channel 1\)",
+    ):
+        list(blocks)
+
+
+def test_read_span_gives_the_samples_of_read_blocks(tmp_path):
+    audio = noise(2, 200_000)
+    path = write_file(tmp_path / "a.wav", audio)
+    np.testing.assert_array_equal(
+        stemboard.audio.reading.read_span(path, 70_000, 140_001), audio[:, 70_000:140_001]
+    )
+    assert stemboard.audio.reading.read_span(path, 199_990, 300_000).shape == (2, 10)
+
+
+# --- what writing refuses and how it handles clipping ---------------------------------------------
+
+
+def test_a_non_finite_output_sample_is_refused_and_nothing_is_written(tmp_path):
+    audio = noise(2, 1000)
+    audio[0, 500] = np.inf
+    with (
+        pytest.raises(
+            ValueError,
+            match=r"out\.wav: the output holds NaN or infinite samples "
+            r"from frame 1500",
+        ),
+        AudioWriter(tmp_path / "out.wav", 44100, 2) as out,
+    ):
+        out.write(noise(2, 1000))
+        out.write(audio)
+    assert os.listdir(tmp_path) == []
+
+
+def loud() -> np.ndarray:
+    audio = noise(2, 20_000, seed=3) * 4  # peaks near 2 (+6 dBFS)
+    audio[0, 1234] = 2.5
+    return audio
+
+
+def test_rescale_scales_the_whole_file_below_full_scale_and_warns(tmp_path):
+    audio = loud()
+    warning = r"out\.wav: \d+ samples beyond full scale .*scaled"
+    with (
+        pytest.warns(ClippingWarning, match=warning),
+        AudioWriter(tmp_path / "out.wav", 44100, 2, bit_depth=24) as out,
+    ):
+        out.write(audio[:, :5000])
+        out.write(audio[:, 5000:])
+    got = next(read_blocks(tmp_path / "out.wav", 100_000))
+    np.testing.assert_allclose(got, audio / (1.01 * 2.5), atol=1e-6)
+    assert os.listdir(tmp_path) == ["out.wav"]
+
+
+def test_clamp_clips_only_the_samples_beyond_full_scale(tmp_path):
+    audio = loud()
+    with (
+        pytest.warns(ClippingWarning, match="clamped"),
+        AudioWriter(tmp_path / "out.flac", 44100, 2, bit_depth=24, clip_mode="clamp") as out,
+    ):
+        out.write(audio)
+    got = next(read_blocks(tmp_path / "out.flac", 100_000))
+    np.testing.assert_allclose(got, np.clip(audio, -1, 1), atol=1e-6)
+
+
+def test_float_wav_holds_samples_beyond_full_scale_untouched(tmp_path, recwarn):
+    audio = loud()
+    with AudioWriter(tmp_path / "out.wav", 44100, 2, bit_depth=32) as out:
+        out.write(audio)
+    np.testing.assert_array_equal(next(read_blocks(tmp_path / "out.wav", 100_000)), audio)
+    assert not [w for w in recwarn if issubclass(w.category, ClippingWarning)]
+
+
+def test_quiet_output_is_written_unchanged_without_a_warning(tmp_path, recwarn):
+    audio = noise(2, 5000)
+    with AudioWriter(tmp_path / "out.wav", 44100, 2, bit_depth=24) as out:
+        out.write(audio)
+    np.testing.assert_allclose(next(read_blocks(tmp_path / "out.wav", 10_000)), audio, atol=1e-6)
+    assert not recwarn.list
+
+
+def test_an_unknown_clip_mode_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="unknown clip mode 'soft'"):
+        AudioWriter(tmp_path / "out.wav", 44100, 2, clip_mode="soft")
+
+
+@pytest.mark.parametrize("name", ["a.wav", "a.flac", "a.ogg"])
+def test_an_empty_output_is_a_valid_file_of_zero_frames(tmp_path, name):
+    with AudioWriter(tmp_path / name, 44100, 2) as out:
+        out.write(np.zeros((2, 0), np.float32))
+    assert audio_info(tmp_path / name).frames == 0

@@ -26,6 +26,7 @@ from benchmark_models import add_weight_arguments, median, onnx_model, timed, to
 
 from stemboard.export.exporter import verification_input
 from stemboard.export.verify import compare_stems
+from stemboard.model_format import read_model_info
 
 
 def _operator_shares(path: Path, mix: np.ndarray, scratch: str) -> dict[str, float]:
@@ -71,7 +72,7 @@ def main() -> int:
             options.intra_op_num_threads = args.threads
             torch.set_num_threads(args.threads)
         session = ort.InferenceSession(os.fspath(path), options, providers=["CPUExecutionProvider"])
-        segment = int(session.get_modelmeta().custom_metadata_map["stemboard.segment_samples"])
+        segment = read_model_info(session, str(path)).segment_samples
         mix = verification_input(segment, arch.sample_rate, batch=1)
         tensor = torch.from_numpy(mix)
 

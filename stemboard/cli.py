@@ -351,8 +351,12 @@ def _run_presets_show(args: argparse.Namespace) -> int:
 def _run_presets_validate(args: argparse.Namespace) -> int:
     from stemboard.graph.preset_parse import load_preset_file
 
+    from stemboard.registry import known_sources
+
     sources = None
     if args.model is not None:
+        sources = known_sources(args.model)  # a known name: from its record, nothing opened
+    if args.model is not None and sources is None:
         from stemboard.node import SeparatorNode
 
         sources = SeparatorNode(args.model, device="cpu").sources

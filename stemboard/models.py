@@ -7,8 +7,8 @@ Example::
     node = SeparatorNode(path)
 
 The node itself never exports (it does not import the exporter): it only opens files, and its
-error for a missing bundle names the command that makes it. The CLI, the demo and the batch
-layer call :func:`ensure_model` first, so ``stemboard separate --model hdemucs_high_musdb_plus``
+error for a missing bundle names the command that makes it. ``stemboard separate`` and
+``stemboard render`` call :func:`ensure_model` first, so ``--model hdemucs_high_musdb_plus``
 exports the bundle on first use when torch is installed.
 """
 

@@ -7,8 +7,8 @@ they share one set of rules:
   inside the output folder. Before anything runs, the folder is checked (a folder, writable —
   tried, not guessed), outputs that would collide (``a/01.wav`` and ``b/01.wav`` both writing
   ``out/01/vocals.wav``) are refused naming both inputs, and existing files are refused unless
-  ``overwrite``. Inputs are never given distinct folders silently: rename them, render them
-  into different folders, or use ``stemboard batch``, which mirrors the input folders.
+  ``overwrite``. Inputs are never given distinct folders silently: rename them or render them
+  into different folders.
 - **Read in blocks, twice.** A first pass decodes and checks the whole input (undecodable,
   content that contradicts its name, NaN/infinite samples, more than two channels) and measures
   the track's normalisation; the second pass streams it through the node or the graph, so
@@ -191,7 +191,7 @@ class RenderJob:
                     raise InvalidValueError(
                         f"{display(first)} and {display(path)} would both write "
                         f"{display(target)}; rename one, or render them into different "
-                        "output folders (stemboard batch mirrors input folders)"
+                        "output folders"
                     )
                 owner[resolved] = path
             tracks.append(Track(path, targets))

@@ -2,6 +2,8 @@
 
 import dataclasses
 import hashlib
+import os
+import stat
 import subprocess
 import sys
 
@@ -235,3 +237,25 @@ def test_high_matches_pytorch_at_60_db_on_ten_seconds_of_music(tmp_path):
     print("\n".join(logged), *errors, f"export took {result.seconds:.1f} s", sep="\n")
     for stem in errors:
         assert stem.snr_db >= 60, stem
+
+
+def test_an_existing_file_is_not_replaced_without_overwrite(tmp_path, capsys):
+    out = tmp_path / "tiny.onnx"
+    out.write_bytes(b"an earlier export")
+    with pytest.raises(FileExistsError, match=r"tiny\.onnx already exists"):
+        export_hdemucs(out, config="tiny", log=lambda _: None)
+    argv = ["export", "--config", "tiny", "--out", str(out)]
+    assert cli.main(argv) == 1
+    assert "--overwrite" in capsys.readouterr().err
+    assert out.read_bytes() == b"an earlier export"
+    fp16_only = tmp_path / "b.onnx"
+    fp16_path_for(fp16_only).write_bytes(b"x")
+    with pytest.raises(FileExistsError, match=r"b\.fp16\.onnx already exists"):
+        export_hdemucs(fp16_only, config="tiny", fp16=True, log=lambda _: None)
+
+
+def test_exported_files_get_the_usual_permissions(tiny_export):
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in (tiny_export.path, tiny_export.fp16_path):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask

@@ -252,3 +252,20 @@ def test_another_stemboard_node_can_be_a_stem_chain(identity, identity_model):
     graph = StemGraph(identity, stems={"vocals": inner, "drums": Channel(mute=True)})
     # vocals -> inner node (0.5 + 1 of its input); bass, other pass; drums muted
     np.testing.assert_allclose(graph(x, 44100), 1.5 * x + 2 * x, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "chain, message",
+    [
+        (Delay(feedback=1.0), r"stems\.vocals\.chain: Delay\.feedback=1\.0 is out of range"),
+        (
+            Pedalboard([Gain(), Gain(gain_db=100)]),
+            r"stems\.vocals\.chain\[1\]: Gain\.gain_db=100\.0 is out of range",
+        ),
+    ],
+)
+def test_effects_beyond_what_a_preset_accepts_are_refused(identity, chain, message):
+    with pytest.raises(GraphError, match=message):
+        StemGraph(identity, stems={"vocals": chain})
+    with pytest.raises(GraphError, match="Delay.feedback|Gain.gain_db"):
+        Channel(chain=chain)

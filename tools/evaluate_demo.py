@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from stemboard.choices import DEVICES
 from stemboard.evaluation import score_stem
 from stemboard.node import SeparatorNode
 from stemboard.synth import generate_song, split_seeds
@@ -73,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="demo", help="a .onnx file or a known name")
     parser.add_argument("--songs", type=int, default=10)
     parser.add_argument("--seconds", type=float, default=30.0)
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu")
+    parser.add_argument("--device", choices=DEVICES, default="cpu")
     parser.add_argument("--json", help="also write the figures here")
     args = parser.parse_args(argv)
     result = evaluate(args.model, args.songs, args.seconds, args.device)

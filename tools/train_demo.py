@@ -44,6 +44,7 @@ import numpy as np
 import torch
 import torchaudio
 
+from stemboard.atomic import atomic_path
 from stemboard.registry import architecture
 from stemboard.synth import generate_song, split_seeds
 
@@ -131,9 +132,8 @@ RUN_OPTIONS = (
 
 
 def _save_atomically(obj: object, path: Path) -> None:
-    partial = path.with_name(path.name + ".partial")
-    torch.save(obj, partial)
-    os.replace(partial, path)
+    with atomic_path(path) as partial:
+        torch.save(obj, partial)
 
 
 def _machine(device: str) -> dict:

@@ -334,7 +334,7 @@ class AudioWriter:
         }[self.clip_mode]
         warnings.warn(
             f"{display(self.path)}: {self.clipped} samples beyond full scale (peak "
-            f"{peak_db:+.1f} dBFS), {what}",
+            f"{peak_db:+.2f} dBFS), {what}",
             ClippingWarning,
             stacklevel=3,
         )

@@ -390,7 +390,7 @@ def _check_external(spec: Mapping, where: str, allow_external: bool, base_dir: P
         raise _fail(
             where,
             f"external plugin {path!r} refused: loading it runs native code from that file; "
-            "allow it with allow_external_plugins=True if you trust it",
+            "allow it with --allow-external-plugins (allow_external_plugins=True) if you trust it",
         )
     plugin_name = spec.get("plugin_name")
     if plugin_name is not None and not isinstance(plugin_name, str):
@@ -554,6 +554,21 @@ def describe_plugin(plugin: pedalboard.Plugin) -> dict:
         )
     values = {key: _plain(getattr(plugin, key)) for key in _registry()[name].parameters}
     return {"plugin": name, **values}
+
+
+def check_plugin(plugin: Any, where: str) -> None:
+    """Refuse a built-in pedalboard plugin set beyond what a preset accepts (the ranges above).
+
+    So a Python graph and a preset accept the same effects. A container (``Pedalboard``,
+    ``Chain``, ``Mix``) is checked plugin by plugin (``where[i]``); plugins the registry does not
+    describe (external ones, a stemboard node, your own) pass. Raises :class:`PresetError`.
+    """
+    if isinstance(plugin, pedalboard.PluginContainer):
+        for index, inner in enumerate(plugin):
+            check_plugin(inner, f"{where}[{index}]")
+        return
+    if type(plugin) in _names_by_class():
+        check_spec(describe_plugin(plugin), where)
 
 
 def make_chain(specs: Iterable[Mapping], where: str, **options: Any) -> pedalboard.Pedalboard:

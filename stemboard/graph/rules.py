@@ -19,7 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from stemboard.errors import GraphError
+from stemboard.errors import GraphError, PresetError
+from stemboard.graph.effects import check_plugin
 
 GAIN_DB_RANGE = (-120.0, 60.0)
 """A strip's gain in dB: -120 is as good as silence; +60 is the most any stemboard gain takes."""
@@ -94,11 +95,17 @@ def check_chain(value: Any, where: str = "chain") -> Any:
     """A chain: None, or something that processes audio the pedalboard way.
 
     That is any pedalboard ``Plugin`` (a ``Pedalboard`` is one) or anything else with
-    ``process(audio, sample_rate, reset=...)`` and ``reset()``, such as a stemboard node.
+    ``process(audio, sample_rate, reset=...)`` and ``reset()``, such as a stemboard node. The
+    built-in effects in it must be set within the effect registry's ranges, as in a preset.
     """
     if value is None:
         return None
     if callable(getattr(value, "process", None)) and callable(getattr(value, "reset", None)):
+        try:
+            check_plugin(value, where)
+        except PresetError as error:
+            at_where, _, problem = str(error).partition(": ")
+            raise located(at_where, problem) from None
         return value
     hint = (
         " (wrap a list of plugins in pedalboard.Pedalboard([...]))"

@@ -350,7 +350,6 @@ def _run_presets_show(args: argparse.Namespace) -> int:
 
 def _run_presets_validate(args: argparse.Namespace) -> int:
     from stemboard.graph.preset_parse import load_preset_file
-
     from stemboard.registry import known_sources
 
     sources = None

@@ -267,5 +267,5 @@ def test_another_stemboard_node_can_be_a_stem_chain(identity, identity_model):
 def test_effects_beyond_what_a_preset_accepts_are_refused(identity, chain, message):
     with pytest.raises(GraphError, match=message):
         StemGraph(identity, stems={"vocals": chain})
-    with pytest.raises(GraphError, match="Delay.feedback|Gain.gain_db"):
+    with pytest.raises(GraphError, match=r"Delay\.feedback|Gain\.gain_db"):
         Channel(chain=chain)

@@ -269,7 +269,8 @@ def test_check_spec_never_loads_an_external_plugin(monkeypatch, vst3):
         check_spec(spec, "master[0]", base_dir=vst3)
     assert str(caught.value) == (
         "master[0]: external plugin 'fx.vst3' refused: loading it runs native code from that "
-        "file; allow it with allow_external_plugins=True if you trust it"
+        "file; allow it with --allow-external-plugins (allow_external_plugins=True) if you "
+        "trust it"
     )
     with pytest.raises(PresetError) as caught:
         check_spec({**spec, "path": "gone.vst3"}, "m", allow_external=True, base_dir=vst3)

@@ -110,6 +110,24 @@ class AtomicFiles:
             self.discard()
 
 
+def remove_leftovers(target: str | os.PathLike[str]) -> list[Path]:
+    """Remove the temporary files of ``target`` that an interrupted writer left behind (a
+    process killed outright cannot clean up after itself); returns what was removed."""
+    target = Path(target)
+    if not target.parent.is_dir():
+        return []
+    removed = []
+    for leftover in target.parent.glob(f".{glob_escape(target.name)}.*{PARTIAL}*"):
+        _remove(leftover)
+        removed.append(leftover)
+    return removed
+
+
+def glob_escape(name: str) -> str:
+    """``name`` with glob's special characters taken literally."""
+    return "".join(f"[{char}]" if char in "*?[" else char for char in name)
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     """The temporary path to write ``target`` under; renamed onto it when the block succeeds."""

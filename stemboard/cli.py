@@ -305,6 +305,125 @@ def _run_job(job, inputs: Sequence[str], out: str, overwrite: bool) -> int:
     return 0
 
 
+# -- batch -------------------------------------------------------------------------------------
+
+
+def _add_batch(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "batch",
+        help="separate or render a whole catalogue, resumably",
+        description=(
+            "Render every track of a catalogue into DIR, mirroring each input's path below the "
+            "folder it was found in, as `stemboard render` (--preset) or `stemboard separate` "
+            "(--stems) would. A ledger in DIR/.stemboard/ records what is done: running the same "
+            "command again skips it and renders only what is new or changed. A bad file fails "
+            "alone; a worker that dies costs one attempt. Ctrl-C or SIGTERM stop cleanly. Exit "
+            "status: 0 when every track is done, 1 when some failed, 2 on a usage error."
+        ),
+    )
+    parser.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="audio files, folders (walked), glob patterns, or a manifest (.csv/.jsonl with a "
+        "path column; optional preset and output columns)",
+    )
+    parser.add_argument("-o", "--out", required=True, metavar="DIR", help="output directory")
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--preset", metavar="NAME|FILE", help="render every track through it")
+    what.add_argument(
+        "--stems", type=_stem_choice, metavar="all|a,b", help="separate: all stems or these"
+    )
+    parser.add_argument("--model", help="an exported .onnx file or a known name (e.g. demo)")
+    _add_device(parser)
+    parser.add_argument("--engine", choices=("local", "ray"), default="local")
+    parser.add_argument("--address", help="the Ray cluster to join (auto: a running one)")
+    parser.add_argument("--workers", type=_positive_int, help="default: 1 per GPU, or 1 on CPU")
+    parser.add_argument(
+        "--gpus-per-worker",
+        type=_number(float, lambda v: 0 <= v <= 64, "a number of GPUs >= 0"),
+        help="Ray: GPUs each worker asks for (default 1 with --device cuda)",
+    )
+    parser.add_argument(
+        "--retries",
+        type=_number(int, lambda v: v >= 0, "0 or more"),
+        default=2,
+        help="attempts after a worker dies mid-track (default 2)",
+    )
+    parser.add_argument("--format", help="wav, flac, ogg or mp3 (overrides a preset's)")
+    parser.add_argument("--bit-depth", type=int, choices=BIT_DEPTHS)
+    _add_clip_mode(parser, None)
+    parser.add_argument("--report", metavar="FILE", help="also write the report as JSON")
+    parser.add_argument("--overwrite", action="store_true", help="render every track again")
+    parser.add_argument(
+        "--allow-external-plugins",
+        action="store_true",
+        help="let presets load VST3/AU plugins (runs native code from their files)",
+    )
+    parser.set_defaults(run=_run_batch)
+
+
+def _stem_choice(text: str) -> str | list[str]:
+    return "all" if text.strip() == "all" else _comma_list(text)
+
+
+def _run_batch(args: argparse.Namespace) -> int:
+    from stemboard.batch.ledger import Ledger
+    from stemboard.batch.runner import execute, plan_batch
+
+    try:
+        if args.report:
+            _check_file_destination("--report", Path(args.report))
+        if args.format is not None:
+            from stemboard.audio.writing import check_output_format
+
+            check_output_format(args.format, args.bit_depth or 16)
+        plan = plan_batch(
+            args.inputs,
+            args.out,
+            preset=args.preset,
+            stems=args.stems,
+            model=args.model,
+            device=args.device,
+            engine=args.engine,
+            address=args.address,
+            workers=args.workers,
+            gpus_per_worker=args.gpus_per_worker,
+            retries=args.retries,
+            format=args.format,
+            bit_depth=args.bit_depth,
+            clip_mode=args.clip_mode,
+            overwrite=args.overwrite,
+            allow_external_plugins=args.allow_external_plugins,
+            log=lambda line: _say(line, sys.stderr),
+        )
+    except StemboardError as error:
+        _error(error)
+        return 2
+    progress = _Progress(f"batch of {len(plan.tracks)}")
+    with Ledger.open(args.out) as ledger:
+        report = execute(plan, ledger, progress=_batch_progress(progress))
+    progress.close()
+    print(report.table())
+    if args.report:
+        _say(f"wrote {report.write_json(args.report)}")
+    if report.interrupted == "SIGINT":
+        return 130
+    if report.interrupted == "SIGTERM":
+        return 143
+    return 0 if report.ok else 1
+
+
+def _batch_progress(bar: _Progress) -> Callable:
+    def show(progress) -> None:
+        if bar.enabled:
+            bar.stream.write(f"\r{progress.line():<100}")
+            bar.stream.flush()
+            bar.shown = 0
+
+    return show
+
+
 # -- presets -----------------------------------------------------------------------------------
 
 
@@ -523,6 +642,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_export(commands)
     _add_separate(commands)
     _add_render(commands)
+    _add_batch(commands)
     _add_presets(commands)
     _add_evaluate(commands)
     _add_demo(commands)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from io import BytesIO
 from pathlib import Path
 
 from stemboard.errors import ModelFormatError
@@ -122,6 +123,63 @@ def _positive_int(
     if value <= 0:
         raise ModelFormatError(f"{source}: metadata {key}={value} must be positive")
     return value
+
+
+def read_file_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The ``metadata_props`` of an ONNX file, read from its bytes without loading the model.
+
+    An ONNX file is a protobuf ``ModelProto``; its metadata (field 14) sits beside the graph
+    (field 7), which is skipped by its length, so even a large model costs a few reads. Raises
+    :class:`ModelFormatError` when the bytes are not a protobuf message.
+    """
+    metadata: dict[str, str] = {}
+    with open(path, "rb") as file:
+        size = os.fstat(file.fileno()).st_size
+        while file.tell() < size:
+            tag = _varint(file, path)
+            field, wire = tag >> 3, tag & 7
+            if wire == 0:
+                _varint(file, path)
+            elif wire in (1, 5):
+                file.seek(8 if wire == 1 else 4, os.SEEK_CUR)
+            elif wire == 2:
+                length = _varint(file, path)
+                if field == _METADATA_FIELD:
+                    key, value = _string_pair(file.read(length), path)
+                    metadata[key] = value
+                else:
+                    file.seek(length, os.SEEK_CUR)
+            else:
+                raise ModelFormatError(f"{path}: not an ONNX file (protobuf wire type {wire})")
+        if file.tell() != size:
+            raise ModelFormatError(f"{path}: not an ONNX file (a field runs past its end)")
+    return metadata
+
+
+_METADATA_FIELD = 14  # ModelProto.metadata_props: StringStringEntryProto {1: key, 2: value}
+
+
+def _varint(file, path) -> int:
+    value, shift = 0, 0
+    while True:
+        byte = file.read(1)
+        if not byte or shift > 63:
+            raise ModelFormatError(f"{path}: not an ONNX file (a broken protobuf varint)")
+        value |= (byte[0] & 0x7F) << shift
+        if not byte[0] & 0x80:
+            return value
+        shift += 7
+
+
+def _string_pair(entry: bytes, path) -> tuple[str, str]:
+    fields = {1: "", 2: ""}
+    stream = BytesIO(entry)
+    while stream.tell() < len(entry):
+        tag = _varint(stream, path)
+        if tag & 7 != 2:
+            raise ModelFormatError(f"{path}: not an ONNX file (a metadata entry is not strings)")
+        fields[tag >> 3] = stream.read(_varint(stream, path)).decode("utf-8", "replace")
+    return fields[1], fields[2]
 
 
 def read_model_info(session, source: str) -> ModelInfo:

@@ -6,8 +6,10 @@ from stemboard.audio.reading import read_audio as read_file
 
 
 def write_audio(path, audio, rate=44100):
-    """Write float32 ``[channels, samples]`` to ``path``; returns ``path``."""
-    with AudioFile(str(path), "w", rate, audio.shape[0], bit_depth=32) as f:
+    """Write float32 ``[channels, samples]`` to ``path`` (32-bit float, 24-bit for FLAC);
+    returns ``path``."""
+    bit_depth = 24 if str(path).endswith(".flac") else 32
+    with AudioFile(str(path), "w", rate, audio.shape[0], bit_depth=bit_depth) as f:
         if audio.shape[1] == audio.shape[0] > 1:  # pedalboard cannot tell a square block's layout
             f.write(audio[:, :1])
             audio = audio[:, 1:]

@@ -32,6 +32,7 @@ LAYERS = {
     "stemboard.graph": 3,
     "stemboard.render": 4,
     "stemboard.models": 4,
+    "stemboard.batch": 5,
     "stemboard.demo": 5,
     "stemboard.cli": 5,
     "stemboard": 6,

@@ -74,7 +74,8 @@ class SeparatorNode:
     or ``"cpu"``. ``overlap``: fraction of a segment shared with the next (default 0.25).
     ``batch_size``: segments per run (default 1 on the CPU, 8 on the GPU). ``stem`` / ``gains``:
     what ``process`` returns, ``sum(gain[s] * stem[s])``. ``fp16``: use the ``.fp16.onnx`` file
-    beside the model (for the GPU).
+    beside the model (for the GPU). ``threads``: onnxruntime's threads for this model (default:
+    onnxruntime's, every core).
     """
 
     def __init__(
@@ -86,6 +87,7 @@ class SeparatorNode:
         stem: str | Iterable[str] | None = None,
         gains: Mapping[str, float] | None = None,
         fp16: bool = False,
+        threads: int | None = None,
     ):
         if isinstance(overlap, bool) or not (
             isinstance(overlap, int | float) and 0.0 <= overlap < 1.0
@@ -95,7 +97,7 @@ class SeparatorNode:
             isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
         ):
             raise InvalidValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-        self.session = ModelSession.open(model_path(model, fp16=fp16), device)
+        self.session = ModelSession.open(model_path(model, fp16=fp16), device, threads)
         self.model_path = self.session.path
         self.device = self.session.device
         self.overlap = float(overlap)

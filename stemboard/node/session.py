@@ -44,9 +44,10 @@ class ModelSession:
     _cache: ClassVar[dict[tuple, ModelSession]] = {}
     _cache_lock: ClassVar[threading.Lock] = threading.Lock()
 
-    def __init__(self, path: Path, device: str):
+    def __init__(self, path: Path, device: str, threads: int | None = None):
         self.path = path
-        self.session, self.device = _create(path, device)
+        self.threads = threads
+        self.session, self.device = _create(path, device, threads)
         self.info: ModelInfo = read_model_info(self.session, source=str(path))
         # On the GPU, buffers stay on the device between runs (IO binding); the CPU provider
         # reads numpy arrays directly, so binding would only add a copy.
@@ -54,18 +55,28 @@ class ModelSession:
         self._bindings = threading.local()
 
     @classmethod
-    def open(cls, path: str | os.PathLike, device: str = "auto") -> ModelSession:
-        """The cached session for ``(path, device)``, created on first use."""
+    def open(
+        cls, path: str | os.PathLike, device: str = "auto", threads: int | None = None
+    ) -> ModelSession:
+        """The cached session for ``(path, device, threads)``, created on first use.
+
+        ``threads``: onnxruntime's intra-op threads (None: its default, every core); a process
+        running several models side by side gives each a share.
+        """
         if device not in DEVICES:
             raise InvalidValueError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
         path = Path(path).resolve()
         if not path.is_file():
             raise ModelNotFoundError(f"model file {path} does not exist")
-        key = (str(path), path.stat().st_mtime_ns, device)
+        if threads is not None and (
+            isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
+        ):
+            raise InvalidValueError(f"threads must be an integer >= 1, got {threads!r}")
+        key = (str(path), path.stat().st_mtime_ns, device, threads)
         with cls._cache_lock:
             session = cls._cache.get(key)
             if session is None:
-                session = cls._cache[key] = cls(path, device)
+                session = cls._cache[key] = cls(path, device, threads)
         return session
 
     @property
@@ -120,8 +131,10 @@ def cuda_available() -> bool:
     return True
 
 
-def _options() -> ort.SessionOptions:
+def _options(threads: int | None) -> ort.SessionOptions:
     options = ort.SessionOptions()
+    if threads is not None:
+        options.intra_op_num_threads = threads
     options.log_severity_level = 3
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     # The memory pattern planned from the first run is allocated as one block on top of what
@@ -131,7 +144,7 @@ def _options() -> ort.SessionOptions:
     return options
 
 
-def _create(path: Path, device: str) -> tuple[ort.InferenceSession, str]:
+def _create(path: Path, device: str, threads: int | None) -> tuple[ort.InferenceSession, str]:
     want_cuda = device == "cuda" or (device == "auto" and cuda_available())
     if device == "cuda" and not cuda_available():
         raise StemboardError(
@@ -147,7 +160,7 @@ def _create(path: Path, device: str) -> tuple[ort.InferenceSession, str]:
             except Exception as error:  # a missing library shows up below as a CPU fallback
                 log.debug("onnxruntime.preload_dlls failed: %s", error)
         try:
-            session = ort.InferenceSession(str(path), _options(), providers=[_CUDA, _CPU])
+            session = ort.InferenceSession(str(path), _options(threads), providers=[_CUDA, _CPU])
         except Exception as error:
             session, reason = None, f"{type(error).__name__}: {str(error).splitlines()[0]}"
         else:
@@ -162,7 +175,7 @@ def _create(path: Path, device: str) -> tuple[ort.InferenceSession, str]:
             )
         log.warning("no usable GPU (%s); running on the CPU", reason)
     try:
-        return ort.InferenceSession(str(path), _options(), providers=[_CPU]), "cpu"
+        return ort.InferenceSession(str(path), _options(threads), providers=[_CPU]), "cpu"
     except Exception as error:  # onnxruntime raises its own exception types for broken files
         raise ModelFormatError(
             f"{path} cannot be loaded by onnxruntime: {str(error).splitlines()[0]}"

@@ -338,7 +338,11 @@ def _add_batch(commands: argparse._SubParsersAction) -> None:
     _add_device(parser)
     parser.add_argument("--engine", choices=("local", "ray"), default="local")
     parser.add_argument("--address", help="the Ray cluster to join (auto: a running one)")
-    parser.add_argument("--workers", type=_positive_int, help="default: 1 per GPU, or 1 on CPU")
+    parser.add_argument(
+        "--workers",
+        type=_positive_int,
+        help="default: one per GPU; on the CPU one per core, as memory allows (2 GiB each)",
+    )
     parser.add_argument(
         "--gpus-per-worker",
         type=_number(float, lambda v: 0 <= v <= 64, "a number of GPUs >= 0"),

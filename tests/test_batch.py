@@ -377,3 +377,30 @@ def test_the_ray_engine_writes_what_render_writes_and_survives_a_dead_worker(cat
         expected = render_file(graph, catalogue / relative, tmp_path / "single" / relative.parent)
         assert_same_audio(out / relative.parent / relative.stem / "karaoke.wav", expected["mix"])
     assert partial_files(out) == []
+
+
+def test_the_ray_engine_without_ray_says_how_to_install_it(tmp_path):
+    (tmp_path / "hidden" / "ray").mkdir(parents=True)
+    (tmp_path / "hidden" / "ray" / "__init__.py").write_text(
+        "raise ModuleNotFoundError('No module named ray', name='ray')\n"
+    )
+    make_catalogue(tmp_path / "music", names=["x.wav"])
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "hidden")}
+    done = stemboard(
+        "batch",
+        tmp_path / "music",
+        "-o",
+        tmp_path / "out",
+        "--stems",
+        "all",
+        "--model",
+        "demo",
+        "--engine",
+        "ray",
+        env=env,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "stemboard: error: the ray engine needs Ray: pip install 'stemboard[ray]'"
+    )
+    assert not (tmp_path / "out").exists()

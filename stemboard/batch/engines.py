@@ -21,6 +21,7 @@ temporary file left behind.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import multiprocessing
 import os
@@ -209,9 +210,15 @@ def import_ray() -> Any:
 
 
 class _Actor:
-    """The body of a Ray worker: a renderer kept alive between tracks."""
+    """The body of a Ray worker: a renderer kept alive between tracks, with as many
+    onnxruntime threads as the CPUs Ray gave it (not every core of its node)."""
 
     def __init__(self, work: Work):
+        import ray
+
+        cpus = ray.get_runtime_context().get_assigned_resources().get("CPU")
+        if work.threads is None and cpus:
+            work = dataclasses.replace(work, threads=max(1, int(cpus)))
         self.renderer = Renderer(work)
 
     def pid(self) -> int:

@@ -147,13 +147,34 @@ def gpu_count() -> int:
     return sum(line.startswith("GPU ") for line in listed.stdout.splitlines())
 
 
+WORKER_MEMORY_BYTES = 2 * 2**30
+"""Memory to allow per CPU worker: one ``high`` worker peaked at 1.85 GB separating 30 s
+(the demo model at 0.86 GB); docs/benchmarks.md."""
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available for new work (Linux's MemAvailable), if known."""
+    try:
+        with open("/proc/meminfo") as file:
+            for line in file:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
 def default_workers(device: str) -> int:
-    """One worker per GPU on the GPU; on the CPU one worker with every usable core, which
-    measured fastest here (docs/benchmarks.md, ``benchmarks/batch_throughput.py``)."""
+    """One worker per GPU on the GPU. On the CPU one single-threaded worker per usable core,
+    which measured fastest (1.30x one worker with both cores on the demo model, 1.05x on
+    ``high``: docs/benchmarks.md, ``benchmarks/batch_throughput.py``), as many as the
+    available memory holds at :data:`WORKER_MEMORY_BYTES` each."""
     gpus = gpu_count() if device in ("cuda", "auto") else 0
     if gpus:
         return gpus
-    return 1
+    memory = available_memory()
+    fits = usable_cores() if memory is None else max(1, memory // WORKER_MEMORY_BYTES)
+    return max(1, min(usable_cores(), fits))
 
 
 def _options_hash(job: Any, overlap: float) -> str:

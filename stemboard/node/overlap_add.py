@@ -101,8 +101,15 @@ class OverlapAdd:
         ready = []
         while self._segment_start(self._next_segment + len(ready)) + self.segment <= self._received:
             ready.append(self._next_segment + len(ready))
-        self._run_segments(ready)
-        return self._emit(self._segment_start(self._next_segment))
+        # Emitting after every batch keeps the sums at about two segments, however long the
+        # block: one long array pushed at once costs the same per sample as many short ones.
+        pieces = []
+        for first in range(0, len(ready), self.batch_size):
+            self._run_segments(ready[first : first + self.batch_size])
+            pieces.append(self._emit(self._segment_start(self._next_segment)))
+        if not pieces:
+            return self._emit(self._segment_start(self._next_segment))
+        return pieces[0] if len(pieces) == 1 else np.concatenate(pieces, axis=-1)
 
     def finish(self) -> np.ndarray:
         """Process the segments that reach past the end; return the rest, then reset."""

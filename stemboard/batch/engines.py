@@ -257,7 +257,13 @@ class RayEngine:
             }
             if address is None:  # a local cluster of this machine, reachable from it only
                 options["_node_ip_address"] = "127.0.0.1"
-            ray.init(address=address, **options)
+            try:
+                ray.init(address=address, **options)
+            except Exception as error:  # Ray raises ConnectionError, RuntimeError, ValueError...
+                where = f"the Ray cluster at {address}" if address else "a local Ray cluster"
+                raise StemboardError(
+                    f"cannot start or reach {where}: {str(error).strip().splitlines()[0]}"
+                ) from None
         self._actor_class = ray.remote(num_cpus=cpus, num_gpus=gpus)(_Actor)
         self._actors = [self._actor_class.remote(work) for _ in range(workers)]
         self._running: dict[Any, tuple[int, int]] = {}  # object ref -> (actor index, task id)

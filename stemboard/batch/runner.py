@@ -383,7 +383,7 @@ def execute(
             )
         )
 
-    running: dict[int, int] = {}  # task id -> track index
+    running: set[int] = set()  # the tracks at a worker (a task's id is its track's index)
     engine = None
     interrupted = None
     with _stop_on_signals() as stopped:
@@ -398,10 +398,11 @@ def execute(
                         remove_leftovers(target)
                     ledger.start(plan.tracks[index].input)
                     reports[index].attempts += 1
-                    running[index] = index
+                    running.add(index)
                     engine.submit(index, plan.tracks[index].task)
                 for finished in engine.wait(timeout=0.2):
-                    index = running.pop(finished.task_id)
+                    index = finished.task_id
+                    running.discard(index)
                     track, entry = plan.tracks[index], reports[index]
                     if finished.result is not None:
                         result = finished.result
@@ -440,10 +441,8 @@ def execute(
                 abandoned = engine.stop() if running else []
                 if not running:
                     engine.close()
-                for task_id in abandoned:
-                    index = running.pop(task_id, task_id)
+                for index in {*abandoned, *running}:
                     ledger.back_to_pending(plan.tracks[index].input, "stopped")
-                for index in [*abandoned, *running]:
                     for target in plan.tracks[index].targets:
                         remove_leftovers(target)
     return BatchReport(

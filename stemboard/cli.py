@@ -71,6 +71,14 @@ def _add_device(parser: argparse.ArgumentParser, default: str | None = "auto") -
     )
 
 
+def _add_external_plugins(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--allow-external-plugins",
+        action="store_true",
+        help="let presets load VST3/AU plugins (runs native code from their files)",
+    )
+
+
 def _add_clip_mode(parser: argparse.ArgumentParser, default: str | None) -> None:
     parser.add_argument(
         "--clip-mode",
@@ -252,11 +260,7 @@ def _add_render(commands: argparse._SubParsersAction) -> None:
     _add_device(parser, default=None)
     _add_clip_mode(parser, None)
     parser.add_argument("--overwrite", action="store_true", help="replace existing files")
-    parser.add_argument(
-        "--allow-external-plugins",
-        action="store_true",
-        help="let the preset load VST3/AU plugins (runs native code from their files)",
-    )
+    _add_external_plugins(parser)
     parser.set_defaults(run=_run_render)
 
 
@@ -359,11 +363,7 @@ def _add_batch(commands: argparse._SubParsersAction) -> None:
     _add_clip_mode(parser, None)
     parser.add_argument("--report", metavar="FILE", help="also write the report as JSON")
     parser.add_argument("--overwrite", action="store_true", help="render every track again")
-    parser.add_argument(
-        "--allow-external-plugins",
-        action="store_true",
-        help="let presets load VST3/AU plugins (runs native code from their files)",
-    )
+    _add_external_plugins(parser)
     parser.set_defaults(run=_run_batch)
 
 

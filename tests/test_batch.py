@@ -48,6 +48,16 @@ def stemboard(*args, timeout=300, **options):
     )
 
 
+def start(*args, wrap=lambda command: command) -> subprocess.Popen:
+    """``stemboard ARGS`` started in the background (``wrap`` may prefix the command)."""
+    return subprocess.Popen(
+        wrap([sys.executable, "-m", "stemboard.cli", *map(str, args)]),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def ledger_rows(out: Path) -> dict[str, tuple]:
     with sqlite3.connect(out / ".stemboard" / "ledger.sqlite") as db:
         rows = db.execute("SELECT input, status, attempts, error FROM tracks").fetchall()
@@ -250,27 +260,19 @@ def test_a_worker_killed_mid_track_costs_one_attempt(tmp_path):
     source = tmp_path / "music"
     make_catalogue(source, seconds=30.0, names=["1.wav", "2.wav", "3.wav"])
     out = tmp_path / "out"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "stemboard.cli",
-            "batch",
-            str(source),
-            "-o",
-            str(out),
-            "--stems",
-            "all",
-            "--model",
-            "demo",
-            "--device",
-            "cpu",
-            "--report",
-            str(tmp_path / "r.json"),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    process = start(
+        "batch",
+        source,
+        "-o",
+        out,
+        "--stems",
+        "all",
+        "--model",
+        "demo",
+        "--device",
+        "cpu",
+        "--report",
+        tmp_path / "r.json",
     )
     try:
         _wait_for_partial(out, process)
@@ -304,12 +306,7 @@ def test_a_stopped_batch_leaves_no_partial_file_and_the_next_run_finishes(tmp_pa
         "--device",
         "cpu",
     ]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "stemboard.cli", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = start(*args)
     try:
         _wait_for_partial(out, process)
         started = time.monotonic()
@@ -342,33 +339,24 @@ def loopback_only(command: list[str]) -> list[str]:
 def test_the_ray_engine_writes_what_render_writes_and_survives_a_dead_worker(catalogue, tmp_path):
     pytest.importorskip("ray")
     out = tmp_path / "out"
-    process = subprocess.Popen(
-        loopback_only(
-            [
-                sys.executable,
-                "-m",
-                "stemboard.cli",
-                "batch",
-                str(catalogue),
-                "-o",
-                str(out),
-                "--preset",
-                "karaoke",
-                "--model",
-                "demo",
-                "--device",
-                "cpu",
-                "--engine",
-                "ray",
-                "--workers",
-                "2",
-                "--report",
-                str(tmp_path / "r.json"),
-            ]
-        ),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    process = start(
+        "batch",
+        catalogue,
+        "-o",
+        out,
+        "--preset",
+        "karaoke",
+        "--model",
+        "demo",
+        "--device",
+        "cpu",
+        "--engine",
+        "ray",
+        "--workers",
+        "2",
+        "--report",
+        tmp_path / "r.json",
+        wrap=loopback_only,
     )
     try:
         _wait_for_partial(out, process, seconds=240)

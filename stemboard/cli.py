@@ -478,10 +478,12 @@ def _run_presets_validate(args: argparse.Namespace) -> int:
     sources = None
     if args.model is not None:
         sources = known_sources(args.model)  # a known name: from its record, nothing opened
-    if args.model is not None and sources is None:
-        from stemboard.node import SeparatorNode
+    if args.model is not None and sources is None:  # a file: its metadata, not the model
+        from stemboard.model_format import ModelInfo, read_file_metadata
+        from stemboard.registry import model_path
 
-        sources = SeparatorNode(args.model, device="cpu").sources
+        path = model_path(args.model)
+        sources = ModelInfo.from_metadata(read_file_metadata(path), str(path)).sources
     failed = 0
     for path in args.files:
         try:

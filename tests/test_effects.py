@@ -8,6 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pedalboard
 import pytest
+from fake_plugins import FakeExternalPlugin
 
 from stemboard.errors import PresetError
 from stemboard.graph import effects
@@ -231,19 +232,6 @@ def test_describe_plugin_round_trips_every_plugin(name):
     assert type(rebuilt) is getattr(pedalboard, name)
     assert describe_plugin(rebuilt) == spec
     assert describe_chain(make_chain([spec, spec], "chain")) == [spec, spec]
-
-
-class FakeParameter:
-    type = float
-
-
-class FakeExternalPlugin:
-    """Stands in for what pedalboard.load_plugin returns: parameters are attributes."""
-
-    def __init__(self):
-        self.parameters = {"threshold_db": FakeParameter(), "mix": FakeParameter()}
-        self.threshold_db = 0.0
-        self.mix = 1.0
 
 
 @pytest.fixture

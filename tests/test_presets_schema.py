@@ -11,6 +11,7 @@ import numpy as np
 import pedalboard
 import pytest
 import yaml
+from fake_plugins import FakeExternalPlugin
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -235,19 +236,6 @@ def test_pedalboard_range_errors_name_the_parameter(monkeypatch):
         "master[0]: Reverb.room_size=2 is out of range "
         "(pedalboard says: Room Size value must be between 0.0 and 1.0.)"
     )
-
-
-class FakeParameter:
-    type = float
-
-
-class FakeExternalPlugin:
-    """Stands in for what pedalboard.load_plugin returns: parameters are attributes."""
-
-    def __init__(self):
-        self.parameters = {"threshold_db": FakeParameter(), "mix": FakeParameter()}
-        self.threshold_db = 0.0
-        self.mix = 1.0
 
 
 def test_external_plugins_load_only_with_opt_in(monkeypatch, tmp_path):

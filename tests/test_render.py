@@ -251,3 +251,17 @@ def test_an_external_plugin_is_loaded_once_and_never_by_validate(
     assert len(loaded) == 1
     assert cli.main(["presets", "validate", str(preset)]) == 1
     assert "refused" in capsys.readouterr().err
+
+
+def test_validate_checks_stem_names_against_a_model_without_loading_it(
+    make_identity_model, tmp_path, capsys, monkeypatch
+):
+    import stemboard.node.session
+
+    model = make_identity_model(tmp_path / "speech.onnx", sources=("speech", "music"))
+    preset = tmp_path / "p.yaml"
+    preset.write_text("stemboard_preset: 1\nstems: {speech: {mute: true}}\n")
+    monkeypatch.setattr(stemboard.node.session, "_create", None)  # no model may be loaded
+    assert cli.main(["presets", "validate", str(preset), "--model", str(model)]) == 0
+    assert cli.main(["presets", "validate", str(preset), "--model", "demo"]) == 1
+    assert "unknown stem 'speech'" in capsys.readouterr().err

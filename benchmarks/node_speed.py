@@ -1,28 +1,49 @@
 """The node against the torchaudio tutorial's pipeline on the same audio and weights, in one run.
 
     python benchmarks/node_speed.py                          # high, random weights, 30 s, CPU
-    python benchmarks/node_speed.py --device cuda --fp16     # on a GPU: fp32 and fp16 nodes
     python benchmarks/node_speed.py --model high.onnx        # reuse an export of seed-0 weights
+    python benchmarks/node_speed.py --device cuda --fp16     # on a GPU: fp32 and fp16 nodes
 
 The tutorial pipeline is re-implemented from its description (shared/reference-pipeline.md):
 track normalisation, ``separate_sources(segment=10.0, overlap=0.1)`` with a linear Fade, one
-chunk per forward pass, eager torch under ``no_grad``. The node runs with its defaults. Prints
-seconds, × realtime and the speed-up; the best of ``--repeats`` runs after a warm-up.
+chunk per forward pass, eager torch (fp32) under ``no_grad``. Then the node at fp32 on each CPU
+runtime and the node with its defaults (``precision="auto"``). For each: seconds (the best of
+``--repeats`` runs after a warm-up), × realtime, speed-up, achieved GFLOP/s and the share of
+this CPU's peak, and every stem's SNR against the node's fp32 output (the quality gate: 40 dB).
+
+Work is counted, not estimated: torch's FlopCounterMode counts the floating-point operations of
+one model segment and of the tutorial's chunks (convolutions, matrix products, attention; an
+FMA is two). The node's work is that of one segment times the segments it ran. The peak is
+cores x clock x FLOP per cycle and core, from the instruction set ``lscpu`` lists:
+
+- fp32: 2 FMA pipes x 16 lanes x 2 = 64 with AVX-512 (Zen 4/5 and Intel server cores issue two
+  512-bit FMAs a cycle), 32 with AVX2+FMA;
+- bf16: twice the fp32 figure with AVX512_BF16 (``vdpbf16ps``: 32 products per instruction),
+  1024 per core with AMX-BF16 (one tile multiply a cycle);
+- the clock: ``--ghz``, else ``cpuinfo_max_freq``, else ``cpu MHz`` of /proc/cpuinfo (in a VM that
+  is the nominal clock; a boosting core may exceed it, so a share above 100 % means boost).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
+from pathlib import Path
 
 import numpy as np
 import torch
 from benchmark_models import add_weight_arguments, onnx_model, timed, torch_model
+from torch.utils.flop_counter import FlopCounterMode
 from torchaudio.transforms import Fade
 
 from stemboard.node import SeparatorNode
+from stemboard.node.overlap_add import segments_needed, stride_for
+from stemboard.node.session import usable_cores
 from stemboard.signals import music_like
+
+GATE_DB = 40.0
 
 
 def separate_sources(model, mix, segment=10.0, overlap=0.1, device=None, sample_rate=44100):
@@ -62,62 +83,143 @@ def tutorial_pipeline(model, audio: np.ndarray, device: str) -> np.ndarray:
     return sources.cpu().numpy()
 
 
+def cpu_flags() -> set[str]:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    line = next((row for row in text.splitlines() if row.startswith("flags")), "")
+    return set(line.partition(":")[2].split())
+
+
+def clock_ghz(override: float | None) -> tuple[float, str]:
+    if override:
+        return override, "--ghz"
+    top = Path("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq")
+    if top.is_file():
+        return int(top.read_text()) / 1e6, "cpuinfo_max_freq"
+    try:
+        rows = Path("/proc/cpuinfo").read_text().splitlines()
+        mhz = next(float(r.partition(":")[2]) for r in rows if r.startswith("cpu MHz"))
+        return mhz / 1000, "cpu MHz in /proc/cpuinfo"
+    except (OSError, StopIteration, ValueError):
+        return float("nan"), "unknown (pass --ghz)"
+
+
+def peaks(cores: int, ghz: float) -> tuple[dict[str, float], str]:
+    """GFLOP/s peaks per arithmetic, and how they were derived."""
+    flags = cpu_flags()
+    fp32 = 64 if "avx512f" in flags else 32 if {"avx2", "fma"} <= flags else 16
+    bf16 = 1024 if "amx_bf16" in flags else 2 * fp32 if "avx512_bf16" in flags else fp32
+    found = [f for f in ("avx512f", "avx2", "fma", "avx512_bf16", "amx_bf16") if f in flags]
+    how = (
+        f"{cores} cores x {ghz:.3f} GHz x FLOP/cycle (fp32 {fp32}, bf16 {bf16}; from "
+        f"{', '.join(found) or 'no vector flags'})"
+    )
+    return {"fp32": cores * ghz * fp32, "bf16": cores * ghz * bf16, "fp16": cores * ghz * fp32}, how
+
+
+def counted_flops(run) -> float:
+    with FlopCounterMode(display=False) as counter:
+        run()
+    return float(counter.get_total_flops())
+
+
+def snr_by_stem(reference: np.ndarray, got: np.ndarray) -> list[float]:
+    out = []
+    for ref, est in zip(reference, got, strict=True):
+        noise = np.sum((ref.astype(np.float64) - est) ** 2)
+        out.append(float("inf") if noise == 0 else 10 * np.log10(np.sum(ref**2) / noise))
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_weight_arguments(parser)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    parser.add_argument("--fp16", action="store_true", help="also time the fp16 variant")
+    parser.add_argument("--fp16", action="store_true", help="on a GPU, also time the fp16 variant")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--ghz", type=float, help="the clock for the peak (default: read it)")
     parser.add_argument("--batch-size", type=int, help="node batch size (default: the node's)")
-    parser.add_argument("--overlap", type=float, default=0.25, help="node overlap (default 0.25)")
+    parser.add_argument("--overlap", type=float, help="node overlap (default: the node's)")
     args = parser.parse_args()
 
     model, arch = torch_model(args)
     model = model.to(args.device)
     audio = music_like(args.seconds, arch.sample_rate, seed=1)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else usable_cores()
+    ghz, clock_source = clock_ghz(args.ghz)
+    peak, peak_how = peaks(cores, ghz)
 
     with tempfile.TemporaryDirectory() as scratch:
         path = onnx_model(args, scratch, fp16=args.fp16)
-        rows = [
-            (
-                "torchaudio tutorial",
-                timed(lambda: tutorial_pipeline(model, audio, args.device), args.repeats),
-            )
-        ]
-        reference = tutorial_pipeline(model, audio, args.device)
-        for fp16 in (False, True) if args.fp16 else (False,):
-            node = SeparatorNode(
-                path,
-                device=args.device,
-                fp16=fp16,
-                batch_size=args.batch_size,
-                overlap=args.overlap,
-            )
-            label = f"node {node.device} {'fp16' if fp16 else 'fp32'} (batch {node.batch_size})"
-            rows.append(
-                (
-                    label,
-                    timed(lambda node=node: node.separate(audio, arch.sample_rate), args.repeats),
+        tutorial = lambda: tutorial_pipeline(model, audio, args.device)  # noqa: E731
+        rows = [("torchaudio tutorial (torch fp32)", "fp32", timed(tutorial, args.repeats))]
+        tutorial_flops = counted_flops(tutorial) if args.device == "cpu" else float("nan")
+        options = {}
+        if args.batch_size:
+            options["batch_size"] = args.batch_size
+        if args.overlap is not None:
+            options["overlap"] = args.overlap
+        if args.device == "cuda":
+            variants = [("fp32", "auto")] + ([("fp16", "auto")] if args.fp16 else [])
+        else:
+            variants = [("fp32", "onnxruntime"), ("fp32", "openvino"), ("auto", "auto")]
+        nodes = []
+        for precision, backend in variants:
+            try:
+                node = SeparatorNode(
+                    path, device=args.device, precision=precision, backend=backend, **options
                 )
+            except Exception as error:  # a runtime that is not installed: say so, go on
+                print(f"skipped {backend} {precision}: {error}")
+                continue
+            nodes.append(node)
+            label = f"node {node.session.backend} {node.precision} (batch {node.batch_size})" + (
+                " [default]" if precision == "auto" else ""
             )
-            stems = node.separate(audio, arch.sample_rate)
-            got = np.stack([stems[name] for name in node.sources])
-            agreement = 10 * np.log10(np.sum(reference**2) / np.sum((reference - got) ** 2))
-            rows[-1] = (*rows[-1], agreement)
+            run = lambda node=node: node.separate(audio, arch.sample_rate)  # noqa: E731
+            rows.append((label, node.precision, timed(run, args.repeats)))
+        segment = nodes[0].segment_samples
+        segment_flops = (
+            counted_flops(lambda: model(torch.zeros(1, 2, segment, device=args.device)))
+            if args.device == "cpu"
+            else float("nan")
+        )
+        outputs = [np.stack(list(n.separate(audio, arch.sample_rate).values())) for n in nodes]
 
     print(f"{arch.name}, {args.seconds:g} s of music-like audio, device {args.device}")
     if args.device == "cuda":
         print(f"GPU: {torch.cuda.get_device_name()}")
+    else:
+        print(f"peak: {peak_how}, clock from {clock_source}")
+        print(f"      = {peak['fp32']:.0f} GFLOP/s fp32, {peak['bf16']:.0f} GFLOP/s bf16")
     print(
-        f"{'pipeline':<36}{'seconds':>9}{'x realtime':>12}{'speed-up':>10}{'SNR vs tutorial':>17}"
+        f"{'pipeline':<46}{'seconds':>9}{'x realtime':>11}{'speed-up':>10}{'GFLOP/s':>9}"
+        f"{'% peak':>8}  SNR vs node fp32 (per stem, dB)"
     )
-    base = rows[0][1]
-    for label, seconds, *agreement in rows:
-        snr = f"{agreement[0]:.1f} dB" if agreement else ""
+    base = rows[0][2]
+    reference = outputs[0] if nodes else None
+    for index, (label, precision, seconds) in enumerate(rows):
+        if index == 0:
+            work, snr = tutorial_flops, ""
+        else:
+            node = nodes[index - 1]
+            stride, _ = stride_for(node.segment_samples, node.overlap)
+            count = segments_needed(len(audio[0]), node.segment_samples, stride)
+            work = segment_flops * count * max(1, node.shifts)
+            values = snr_by_stem(reference, outputs[index - 1])
+            worst = min(values)
+            verdict = (
+                "" if worst == float("inf") else (" ok" if worst >= GATE_DB else " BELOW GATE")
+            )
+            snr = " ".join(f"{v:.1f}" for v in values) + verdict
+        rate = work / seconds / 1e9
+        share = 100 * rate / peak[precision] if args.device == "cpu" else float("nan")
         print(
-            f"{label:<36}{seconds:>9.3f}{args.seconds / seconds:>12.1f}"
-            f"{base / seconds:>9.2f}x{snr:>17}"
+            f"{label:<46}{seconds:>9.3f}{args.seconds / seconds:>11.1f}{base / seconds:>9.2f}x"
+            f"{rate:>9.1f}{share:>7.0f}%  {snr}"
         )
     return 0
 

@@ -24,3 +24,18 @@ In every mode a warning says when and how much a file clipped or was scaled.
 """
 
 DEFAULT_CLIP_MODE = "rescale"
+
+PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16", "int8")
+"""The arithmetic a model runs in.
+
+- ``auto`` (the default): the fastest path that passes the quality gate on this machine: bf16
+  on a CPU that computes bf16 natively (with OpenVINO), fp32 otherwise.
+- ``fp32``: full precision, on any device.
+- ``bf16``: the CPU path through OpenVINO, on CPUs with native bf16 (AVX512_BF16 or AMX).
+- ``fp16``: the model's ``.fp16.onnx`` variant, for the GPU.
+- ``int8``: refused with the measurement that keeps it out (see docs/benchmarks.md).
+"""
+
+BACKENDS: tuple[str, ...] = ("auto", "openvino", "onnxruntime")
+"""Which runtime runs a model: ``auto`` takes OpenVINO on the CPU when it is installed and
+onnxruntime on the GPU (and on the CPU without OpenVINO)."""

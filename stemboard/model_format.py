@@ -188,7 +188,30 @@ def read_model_info(session, source: str) -> ModelInfo:
     ``source`` (the file name) starts every error message.
     """
     info = ModelInfo.from_metadata(dict(session.get_modelmeta().custom_metadata_map), source)
-    inputs, outputs = session.get_inputs(), session.get_outputs()
+
+    def described(args) -> list[Tensor]:
+        return [Tensor(a.name, a.type == "tensor(float)", a.type, list(a.shape)) for a in args]
+
+    check_io(info, source, described(session.get_inputs()), described(session.get_outputs()))
+    return info
+
+
+@dataclass(frozen=True)
+class Tensor:
+    """A model input or output as a runtime reports it: ``shape`` holds ints for fixed axes."""
+
+    name: str
+    is_float32: bool
+    type: str
+    shape: list
+
+
+def check_io(info: ModelInfo, source: str, inputs: list[Tensor], outputs: list[Tensor]) -> None:
+    """Check a model's inputs and outputs against what its metadata implies.
+
+    One input ``mix`` ``[batch, channels, segment]`` and an output ``stems`` ``[batch, sources,
+    channels, segment]``, both float32; ``source`` starts every error message.
+    """
     if [i.name for i in inputs] != [INPUT_NAME]:
         raise ModelFormatError(
             f"{source}: expected one input named {INPUT_NAME!r}, found {[i.name for i in inputs]}"
@@ -197,20 +220,18 @@ def read_model_info(session, source: str) -> ModelInfo:
         raise ModelFormatError(
             f"{source}: expected an output named {OUTPUT_NAME!r}, found {[o.name for o in outputs]}"
         )
-    mix = inputs[0]
     stems = next(o for o in outputs if o.name == OUTPUT_NAME)
     channels, segment = info.audio_channels, info.segment_samples
     expected = {
-        INPUT_NAME: (mix, [channels, segment]),
+        INPUT_NAME: (inputs[0], [channels, segment]),
         OUTPUT_NAME: (stems, [len(info.sources), channels, segment]),
     }
-    for name, (arg, tail) in expected.items():
-        if arg.type != "tensor(float)":
-            raise ModelFormatError(f"{source}: {name!r} must be float32, found {arg.type}")
-        shape = list(arg.shape)
+    for name, (tensor, tail) in expected.items():
+        if not tensor.is_float32:
+            raise ModelFormatError(f"{source}: {name!r} must be float32, found {tensor.type}")
+        shape = tensor.shape
         if len(shape) != len(tail) + 1 or shape[1:] != tail:
             raise ModelFormatError(
                 f"{source}: {name!r} has shape {shape}; the metadata implies [batch, "
                 f"{', '.join(map(str, tail))}]"
             )
-    return info

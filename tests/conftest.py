@@ -6,6 +6,7 @@ not installed (tests/test_without_torch.py proves it): those fixtures skip there
 
 import dataclasses
 import hashlib
+import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -13,6 +14,18 @@ import pytest
 
 from stemboard import registry
 from stemboard.registry import architecture
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory):
+    """Exports and the quality gate's record go to a folder of the run's, never ~/.cache."""
+    previous = os.environ.get("STEMBOARD_CACHE")
+    os.environ["STEMBOARD_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if previous is None:
+        os.environ.pop("STEMBOARD_CACHE", None)
+    else:
+        os.environ["STEMBOARD_CACHE"] = previous
 
 
 @pytest.fixture(scope="session")

@@ -143,16 +143,16 @@ def test_demo_checks_its_arguments_before_generating_anything(tmp_path, capsys, 
 
 
 def test_demo_separates_once(tmp_path, monkeypatch):
-    from stemboard.node.session import ModelSession
+    from stemboard.node.session import Session
 
     runs = []
-    original = ModelSession.run
+    original = Session.run
 
     def counting(self, batch):
         runs.append(len(batch))
         return original(self, batch)
 
-    monkeypatch.setattr(ModelSession, "run", counting)
+    monkeypatch.setattr(Session, "run", counting)
     assert main(["demo", "-o", str(tmp_path / "d"), "--seconds", "12", "--device", "cpu"]) == 0
     segments = SeparatorNode("demo", device="cpu").segment_samples
     stride = segments - round(0.25 * segments)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from stemboard.errors import ModelFormatError, StemboardError
-from stemboard.node import SeparatorNode
+from stemboard.node import Normalisation, SeparatorNode
 from stemboard.signals import music_like
 
 SOURCES = ("drums", "bass", "other", "vocals")
@@ -52,9 +52,25 @@ def test_unknown_stem_names_list_the_valid_ones(identity_model):
 def test_properties_come_from_the_metadata(identity, identity_model):
     assert identity.sources == SOURCES
     assert identity.sample_rate == 44100
-    assert identity.latency_samples == 4096
+    assert identity.latency_samples == 4096 + (identity.batch_size - 1) * 3072
     assert identity.device == "cpu"
     assert "identity.onnx" in repr(identity)
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 3])
+def test_the_first_output_comes_after_latency_samples(identity_model, batch_size):
+    node = SeparatorNode(identity_model, device="cpu", batch_size=batch_size, overlap=0.25)
+    assert node.latency_samples == 4096 + (batch_size - 1) * 3072
+    stream = node.open_stream(44100)
+    x = _stereo(30_000, 3)
+    held = stream.push(x[:, : node.latency_samples - 1])
+    assert held.shape[-1] == 0
+    first = stream.push(x[:, node.latency_samples - 1 : node.latency_samples])
+    assert first.shape[-1] > 0
+    rest = stream.push(x[:, node.latency_samples :])
+    out = np.concatenate([first, rest, stream.finish()], axis=-1)
+    np.testing.assert_array_equal(out[0], x[:, : out.shape[-1]])
+    assert out.shape[-1] == x.shape[1] - node.latency_samples + 1 + node.latency_samples - 1
 
 
 def test_channels_last_and_mono_layouts_come_back_as_given(identity):
@@ -209,7 +225,11 @@ def test_runtime_does_not_import_torch():
     assert done.stdout.strip() == "False"
 
 
-def test_tiny_node_matches_a_pytorch_run_with_the_same_segmentation(tiny_export):
+# OpenVINO's fp32 kernels (Winograd convolutions among them) round differently from onnxruntime's
+@pytest.mark.parametrize(("backend", "minimum_snr"), [("onnxruntime", 60), ("openvino", 55)])
+def test_tiny_node_matches_a_pytorch_run_with_the_same_segmentation(
+    tiny_export, backend, minimum_snr
+):
     torch = pytest.importorskip("torch")
     from torchaudio.models import HDemucs
 
@@ -218,7 +238,14 @@ def test_tiny_node_matches_a_pytorch_run_with_the_same_segmentation(tiny_export)
 
     torch.manual_seed(0)
     model = HDemucs(**architecture("tiny").hdemucs_kwargs()).eval()
-    node = SeparatorNode(tiny_export.path, device="cpu", overlap=0.25, batch_size=2)
+    node = SeparatorNode(
+        tiny_export.path,
+        device="cpu",
+        overlap=0.25,
+        batch_size=2,
+        precision="fp32",
+        backend=backend,
+    )
     x = music_like(14.0, seed=9)
     got = node.separate(x, 44100)
 
@@ -235,17 +262,31 @@ def test_tiny_node_matches_a_pytorch_run_with_the_same_segmentation(tiny_export)
     for i, name in enumerate(SOURCES):
         noise = np.sum((got[name] - expected[i]) ** 2)
         snr = 10 * np.log10(np.sum(expected[i] ** 2) / noise)
-        assert snr >= 60, (name, snr)
+        assert snr >= minimum_snr, (name, snr)
 
 
 def test_tiny_streaming_matches_offline_within_1e_4(tiny_export):
-    node = SeparatorNode(tiny_export.path, device="cpu", gains={"vocals": 0})
+    """A stream takes its statistics from its first segment, offline from the whole track;
+    HDemucs normalises again inside, so in fp32 the two agree closely."""
+    node = SeparatorNode(tiny_export.path, device="cpu", gains={"vocals": 0}, precision="fp32")
     x = music_like(12.0, seed=11)
     offline = node(x, 44100)
     sizes = list(np.random.default_rng(5).integers(500, 60_000, size=20))
     streamed = _stream(node, x, 44100, sizes)
     assert streamed.shape == offline.shape
     np.testing.assert_allclose(streamed, offline, rtol=0, atol=1e-4)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_streaming_with_the_track_statistics_equals_offline_exactly(tiny_export, precision):
+    node = SeparatorNode(tiny_export.path, device="cpu", precision=precision)
+    x = music_like(12.0, seed=11)
+    offline = np.stack(list(node.separate(x, 44100).values()))
+    stream = node.open_stream(44100, normalisation=Normalisation.of(x))
+    cuts = np.cumsum(np.random.default_rng(6).integers(500, 60_000, size=20))
+    parts = [stream.push(block) for block in np.split(x, cuts[cuts < x.shape[1]], axis=1)]
+    streamed = np.concatenate([*parts, stream.finish()], axis=-1)
+    np.testing.assert_array_equal(streamed, offline)
 
 
 def test_known_bundle_is_exported_into_the_cache_on_first_use(
@@ -284,9 +325,11 @@ def test_streamed_stems_match_offline_stems(identity_model):
 
 def test_io_binding_path_gives_the_same_stems(tiny_export):
     """The GPU keeps buffers bound to the device; the same code runs here with CPU buffers."""
-    from stemboard.node.session import ModelSession
+    from stemboard.node.ort_session import OnnxRuntimeSession
+    from stemboard.node.session import Choice
 
-    session = ModelSession(tiny_export.path.resolve(), "cpu")
+    choice = Choice("onnxruntime", "cpu", "fp32", threads=2)
+    session = OnnxRuntimeSession.on_cpu(tiny_export.path.resolve(), choice)
     batch = np.stack([music_like(5.016, seed=s)[:, : session.info.segment_samples] for s in (1, 2)])
     direct = session.run(batch)
     session.binding_device = "cpu"

@@ -47,6 +47,10 @@ def segments_needed(length: int, segment: int, stride: int) -> int:
 class OverlapAdd:
     """Incremental segmentation and weighted overlap-add over a ``[channels, samples]`` stream.
 
+    ``push`` runs segments in full batches of ``batch_size`` as they become ready; ``finish``
+    runs the rest. The first samples come out once ``batch_size`` segments are ready
+    (:attr:`latency`).
+
     ``run`` maps ``[batch, channels, segment]`` to ``[batch, sources, channels, segment]``;
     ``before_first_run`` (optional) sees the first segment's real audio ``[channels, n]`` once,
     before any segment runs (the node takes its normalisation statistics there).
@@ -83,11 +87,19 @@ class OverlapAdd:
         self._input_start = 0  # absolute index of self._input[:, 0]
         self._received = 0
         self._next_segment = 0
-        # float64 sums: dividing them gives an identity model's input back to the last bit
+        # float64 sums: dividing them gives an identity model's input back to the last bit.
+        # Storage is reused: the live sums start at `_head` and everything after them is zero.
         self._acc = np.zeros((self.sources, self.channels, 0), np.float64)
         self._acc_weight = np.zeros(0, np.float64)
-        self._emitted = 0  # absolute index of self._acc[..., 0]
+        self._head = 0
+        self._live = 0  # samples summed but not yet emitted
+        self._emitted = 0  # absolute index of self._acc[..., self._head]
         self._started = False
+
+    @property
+    def latency(self) -> int:
+        """Input samples held before the first output: a batch of segments."""
+        return self.segment + (self.batch_size - 1) * self.stride
 
     @property
     def received(self) -> int:
@@ -101,8 +113,12 @@ class OverlapAdd:
         ready = []
         while self._segment_start(self._next_segment + len(ready)) + self.segment <= self._received:
             ready.append(self._next_segment + len(ready))
-        # Emitting after every batch keeps the sums at about two segments, however long the
-        # block: one long array pushed at once costs the same per sample as many short ones.
+        # Only full batches run before the end: a runtime that runs a batch's segments side by
+        # side (OpenVINO's streams, a GPU) stays busy, at the price of up to batch_size - 1 more
+        # segments of latency. Emitting after every batch keeps the sums at about two segments,
+        # however long the block: one long array pushed at once costs the same per sample as
+        # many short ones.
+        ready = ready[: len(ready) - len(ready) % self.batch_size]
         pieces = []
         for first in range(0, len(ready), self.batch_size):
             self._run_segments(ready[first : first + self.batch_size])
@@ -152,21 +168,42 @@ class OverlapAdd:
             self._input_start += drop
 
     def _accumulate(self, start: int, output: np.ndarray) -> None:
-        end = start + self.segment
-        grow = end - (self._emitted + self._acc_weight.shape[0])
-        if grow > 0:
-            self._acc = np.pad(self._acc, ((0, 0), (0, 0), (0, grow)))
-            self._acc_weight = np.pad(self._acc_weight, (0, grow))
         offset = start - self._emitted
-        self._acc[..., offset : offset + self.segment] += output * self.weight
-        self._acc_weight[offset : offset + self.segment] += self.weight
+        self._reserve(offset + self.segment)
+        at = slice(self._head + offset, self._head + offset + self.segment)
+        self._acc[..., at] += output * self.weight
+        self._acc_weight[at] += self.weight
+        self._live = max(self._live, offset + self.segment)
+
+    def _reserve(self, need: int) -> None:
+        """Room for ``need`` live samples from the head: move the live sums to the front of the
+        storage (zeroing the rest) or into a larger one, instead of reallocating per segment."""
+        capacity = self._acc_weight.shape[0]
+        if self._head + need <= capacity:
+            return
+        head, live = self._head, self._live
+        if need <= capacity:
+            self._acc[..., :live] = self._acc[..., head : head + live].copy()
+            self._acc[..., live:] = 0.0
+            self._acc_weight[:live] = self._acc_weight[head : head + live].copy()
+            self._acc_weight[live:] = 0.0
+        else:
+            capacity = max(need, 2 * self.segment)
+            acc = np.zeros((self.sources, self.channels, capacity), np.float64)
+            weight = np.zeros(capacity, np.float64)
+            acc[..., :live] = self._acc[..., head : head + live]
+            weight[:live] = self._acc_weight[head : head + live]
+            self._acc, self._acc_weight = acc, weight
+        self._head = 0
 
     def _emit(self, until: int) -> np.ndarray:
         """Finished samples ``[emitted, until)`` (clipped to what was received)."""
         until = min(until, self._received)
         count = max(0, until - self._emitted)
-        out = self._acc[..., :count] / self._acc_weight[:count]
-        self._acc = self._acc[..., count:]
-        self._acc_weight = self._acc_weight[count:]
+        done = slice(self._head, self._head + count)
+        out = np.empty((self.sources, self.channels, count), np.float32)
+        np.divide(self._acc[..., done], self._acc_weight[done], out=out, casting="same_kind")
+        self._head += count  # the storage before the head is dead until the next move
+        self._live -= count
         self._emitted += count
-        return out.astype(np.float32, copy=False)
+        return out

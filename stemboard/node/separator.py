@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Iterable, Mapping
 
 import numpy as np
 
 from stemboard.audio.layout import Layout, from_planar, to_planar
 from stemboard.errors import InvalidValueError
-from stemboard.node.session import ModelSession
-from stemboard.node.stream import Normalisation, SeparationStream
+from stemboard.node.overlap_add import stride_for
+from stemboard.node.session import Session, open_session
+from stemboard.node.stream import Normalisation, SeparationStream, shift_offsets
 from stemboard.registry import model_path
 
 MAX_GAIN = 1000.0
@@ -72,10 +74,17 @@ class SeparatorNode:
     ``hdemucs_high_musdb_plus`` once exported: :func:`stemboard.models.ensure_model` or
     ``stemboard export`` makes it). ``device``: ``"auto"`` (the GPU when one works), ``"cuda"``
     or ``"cpu"``. ``overlap``: fraction of a segment shared with the next (default 0.25).
-    ``batch_size``: segments per run (default 1 on the CPU, 8 on the GPU). ``stem`` / ``gains``:
-    what ``process`` returns, ``sum(gain[s] * stem[s])``. ``fp16``: use the ``.fp16.onnx`` file
-    beside the model (for the GPU). ``threads``: onnxruntime's threads for this model (default:
-    onnxruntime's, every core).
+    ``batch_size``: segments per run (default 8 on the GPU; on the CPU as many as the session
+    runs at once: 2 with OpenVINO on two cores or more, else 1). ``stem`` / ``gains``:
+    what ``process`` returns, ``sum(gain[s] * stem[s])``. ``precision``: ``"auto"`` (the fastest
+    path that passes the quality gate here: bf16 on a CPU with native bf16, fp32 otherwise),
+    ``"fp32"``, ``"bf16"`` (CPU, OpenVINO) or ``"fp16"`` (the ``.fp16.onnx`` file beside the model,
+    for the GPU); :meth:`describe` says what runs. ``fp16=True`` is the old spelling of
+    ``precision="fp16"``. ``threads``: CPU threads per run (default: every core this process
+    may use; nodes in one process share them without oversubscribing). ``backend``:
+    ``"auto"``, ``"openvino"`` or ``"onnxruntime"``. ``shifts``: demucs' test-time shifts, the
+    track separated that many more times, each delayed by a random offset under half a second,
+    and averaged (``shifts`` times the work; ``seed`` makes the offsets repeatable).
     """
 
     def __init__(
@@ -88,6 +97,10 @@ class SeparatorNode:
         gains: Mapping[str, float] | None = None,
         fp16: bool = False,
         threads: int | None = None,
+        precision: str = "auto",
+        backend: str = "auto",
+        shifts: int = 0,
+        seed: int | None = 0,
     ):
         if isinstance(overlap, bool) or not (
             isinstance(overlap, int | float) and 0.0 <= overlap < 1.0
@@ -97,12 +110,26 @@ class SeparatorNode:
             isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
         ):
             raise InvalidValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-        self.session = ModelSession.open(model_path(model, fp16=fp16), device, threads)
+        if fp16:
+            warnings.warn(
+                "SeparatorNode(fp16=True) is deprecated; use precision='fp16'",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            if precision not in ("auto", "fp16"):
+                raise InvalidValueError(f"fp16=True contradicts precision={precision!r}")
+            precision = "fp16"
+        path = model_path(model, fp16=precision == "fp16")
+        self.session: Session = open_session(path, device, precision, threads, backend)
         self.model_path = self.session.path
         self.device = self.session.device
         self.overlap = float(overlap)
-        self.batch_size = batch_size or (8 if self.device == "cuda" else 1)
+        self.batch_size = batch_size or (
+            8 if self.device == "cuda" else self.session.parallel_segments
+        )
         self.gains = _gain_vector(self.sources, stem, gains)
+        self.shifts = shifts
+        self.offsets = shift_offsets(shifts, seed, self.sample_rate)
         self._track: SeparationStream | None = None  # the stream of process(reset=False)
         self._stem_track: SeparationStream | None = None  # the stream of separate(reset=False)
         self._layouts: dict[str, Layout] = {}  # the layout of each face's stream
@@ -129,12 +156,27 @@ class SeparatorNode:
 
     @property
     def latency_samples(self) -> int:
-        """Input samples a stream holds before its first output (one segment, at the model rate)."""
-        return self.session.info.segment_samples
+        """Input samples (at the model rate) a stream holds before its first output: a batch of
+        segments (one segment with ``batch_size=1``)."""
+        stride, _ = stride_for(self.segment_samples, self.overlap)
+        return self.segment_samples + (self.batch_size - 1) * stride
+
+    @property
+    def precision(self) -> str:
+        """The arithmetic that runs: ``fp32``, ``bf16`` or ``fp16`` (never ``auto``)."""
+        return self.session.precision
+
+    def describe(self) -> str:
+        """What runs this node, in one line: model, runtime, precision, device and why."""
+        shifts = f", {self.shifts} shifts" if self.shifts else ""
+        return (
+            f"{self.session.describe()}; overlap {self.overlap:g}, batch {self.batch_size}{shifts}"
+        )
 
     def __repr__(self) -> str:
         return (
             f"<stemboard.SeparatorNode model={self.model_path.name!r} device={self.device!r} "
+            f"backend={self.session.backend!r} precision={self.precision!r} "
             f"sources={list(self.sources)} overlap={self.overlap} batch_size={self.batch_size}>"
         )
 
@@ -164,6 +206,7 @@ class SeparatorNode:
             channels=channels,
             mix=self.gains if mix else None,
             normalisation=normalisation,
+            offsets=self.offsets,
         )
 
     # -- the pedalboard face -----------------------------------------------------------------

@@ -1,182 +1,263 @@
-"""onnxruntime sessions for exported models: provider choice, verification, caching, IO binding.
+"""The backend interface: a loaded model that turns ``[batch, 2, segment]`` into stems.
 
-A session is created once per (file, device) and shared: onnxruntime's ``run`` is safe to call
-from several threads. After creating a session the provider that really runs is checked, because
-onnxruntime silently falls back to the CPU when a CUDA library is missing.
+Every runtime sits behind :class:`Session` — onnxruntime on the GPU (CUDA) or the CPU
+(:mod:`stemboard.node.ort_session`), OpenVINO on the CPU (:mod:`stemboard.node.openvino_session`)
+— so the overlap-add, streaming and file code never know which one runs. :func:`open_session`
+chooses the runtime and the arithmetic from what was asked and what this machine has:
+
+- ``device``: ``cuda`` (onnxruntime's CUDA provider), ``cpu``, or ``auto`` (the GPU when one
+  works, the CPU otherwise).
+- ``precision``: ``fp32``; ``bf16`` (OpenVINO, on CPUs that compute bf16 natively); ``fp16``
+  (the ``.fp16.onnx`` variant, for the GPU); ``auto``, the fastest of these that passes the
+  quality gate here (bf16 on such a CPU, fp32 elsewhere); ``int8`` is refused with the
+  measurement that keeps it out.
+- ``backend``: ``openvino`` or ``onnxruntime``; ``auto`` takes OpenVINO on the CPU when it is
+  installed, onnxruntime otherwise.
+
+When an explicit wish cannot be met here (bf16 without OpenVINO, or on a CPU without native
+bf16), the session runs fp32 and says so in a warning and in :meth:`Session.describe`.
+
+CPU sessions share the cores this process may use (:func:`usable_cores`): each run takes its
+threads from one process-wide budget, so two nodes running side by side wait for each other
+instead of oversubscribing the machine.
 """
 
 from __future__ import annotations
 
-import ctypes
+import importlib.util
 import logging
 import os
-import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
-import onnxruntime as ort
 
-from stemboard.choices import DEVICES
-from stemboard.errors import (
-    InvalidValueError,
-    ModelFormatError,
-    ModelNotFoundError,
-    StemboardError,
-)
-from stemboard.model_format import INPUT_NAME, OUTPUT_NAME, ModelInfo, read_model_info
+from stemboard.choices import BACKENDS, DEVICES, PRECISIONS
+from stemboard.errors import InvalidValueError, ModelNotFoundError, StemboardError
+from stemboard.model_format import ModelInfo
 
 log = logging.getLogger(__name__)
-_CUDA = "CUDAExecutionProvider"
-_CPU = "CPUExecutionProvider"
+
+INT8_REFUSAL = (
+    "int8 is not offered: quantized with NNCF 3.4 and calibrated on music-like audio, the best "
+    "variant kept 13.0 dB SNR against fp32 on `high` and 9.6 dB on the demo model, far below "
+    "the 40 dB quality gate (docs/benchmarks.md); use bf16 or fp32"
+)
 
 
-class ModelSession:
-    """One exported model loaded on one device. ``run`` is the only verb.
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask, not the machine's count)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+class CpuBudget:
+    """The process's CPU threads, shared by every CPU session's runs.
 
     Example::
 
-        session = ModelSession.open("tiny.onnx", device="cpu")
-        stems = session.run(batch)      # [batch, 2, segment] -> [batch, sources, 2, segment]
+        with CPU_BUDGET.share(2):      # blocks while other runs hold the cores
+            session.run_now(batch)
     """
 
-    _cache: ClassVar[dict[tuple, ModelSession]] = {}
-    _cache_lock: ClassVar[threading.Lock] = threading.Lock()
+    def __init__(self, cores: int):
+        self.cores = cores
+        self.free = cores
+        self.peak = 0  # the most threads ever in use at once (tests read it)
+        self._changed = threading.Condition()
 
-    def __init__(self, path: Path, device: str, threads: int | None = None):
+    @contextmanager
+    def share(self, threads: int) -> Iterator[None]:
+        wanted = max(1, min(threads, self.cores))
+        with self._changed:
+            self._changed.wait_for(lambda: self.free >= wanted)
+            self.free -= wanted
+            self.peak = max(self.peak, self.cores - self.free)
+        try:
+            yield
+        finally:
+            with self._changed:
+                self.free += wanted
+                self._changed.notify_all()
+
+
+CPU_BUDGET = CpuBudget(usable_cores())
+
+
+@dataclass
+class Choice:
+    """What runs a model: the runtime, where, in which arithmetic, and why."""
+
+    backend: str
+    device: str
+    precision: str
+    threads: int
+    notes: list[str] = field(default_factory=list)
+
+
+class Session:
+    """One exported model loaded by one runtime. ``run`` is the only verb.
+
+    Example::
+
+        session = open_session("tiny.onnx", device="cpu")
+        stems = session.run(batch)      # [batch, 2, segment] -> [batch, sources, 2, segment]
+        print(session.describe())       # e.g. "openvino bf16 on the CPU, 2 threads (auto: ...)"
+    """
+
+    backend: ClassVar[str]
+
+    def __init__(self, path: Path, info: ModelInfo, choice: Choice):
         self.path = path
-        self.threads = threads
-        self.session, self.device = _create(path, device, threads)
-        self.info: ModelInfo = read_model_info(self.session, source=str(path))
-        # On the GPU, buffers stay on the device between runs (IO binding); the CPU provider
-        # reads numpy arrays directly, so binding would only add a copy.
-        self.binding_device: str | None = "cuda" if self.device == "cuda" else None
-        self._bindings = threading.local()
-
-    @classmethod
-    def open(
-        cls, path: str | os.PathLike, device: str = "auto", threads: int | None = None
-    ) -> ModelSession:
-        """The cached session for ``(path, device, threads)``, created on first use.
-
-        ``threads``: onnxruntime's intra-op threads (None: its default, every core); a process
-        running several models side by side gives each a share.
-        """
-        if device not in DEVICES:
-            raise InvalidValueError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
-        path = Path(path).resolve()
-        if not path.is_file():
-            raise ModelNotFoundError(f"model file {path} does not exist")
-        if threads is not None and (
-            isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
-        ):
-            raise InvalidValueError(f"threads must be an integer >= 1, got {threads!r}")
-        key = (str(path), path.stat().st_mtime_ns, device, threads)
-        with cls._cache_lock:
-            session = cls._cache.get(key)
-            if session is None:
-                session = cls._cache[key] = cls(path, device, threads)
-        return session
-
-    @property
-    def providers(self) -> list[str]:
-        return self.session.get_providers()
+        self.info = info
+        self.device = choice.device
+        self.precision = choice.precision
+        self.threads = choice.threads
+        self.notes = tuple(choice.notes)
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         """``[batch, channels, segment]`` float32 -> ``[batch, sources, channels, segment]``."""
         batch = np.ascontiguousarray(batch, dtype=np.float32)
-        if self.binding_device is None:
-            return self.session.run([OUTPUT_NAME], {INPUT_NAME: batch})[0]
-        binding, mix, stems = self._device_buffers(batch.shape)
-        mix.update_inplace(batch)
-        self.session.run_with_iobinding(binding)
-        out = stems.numpy()  # from the GPU: a fresh host array; from CPU memory: a view
-        return out.copy() if self.binding_device == "cpu" else out
+        if self.device != "cpu":
+            return self.run_now(batch)
+        with CPU_BUDGET.share(self.threads):
+            return self.run_now(batch)
 
-    def _device_buffers(self, shape: tuple[int, ...]):
-        """IO binding with input and output on ``binding_device``, reused per batch shape."""
-        cache = getattr(self._bindings, "by_shape", None)
-        if cache is None:
-            cache = self._bindings.by_shape = {}
-        if shape not in cache:
-            info = self.info
-            out_shape = (shape[0], len(info.sources), info.audio_channels, info.segment_samples)
-            device = self.binding_device
-            mix = ort.OrtValue.ortvalue_from_shape_and_type(shape, np.float32, device, 0)
-            stems = ort.OrtValue.ortvalue_from_shape_and_type(out_shape, np.float32, device, 0)
-            binding = self.session.io_binding()
-            binding.bind_ortvalue_input(INPUT_NAME, mix)
-            binding.bind_ortvalue_output(OUTPUT_NAME, stems)
-            cache[shape] = (binding, mix, stems)
-        return cache[shape]
+    def run_now(self, batch: np.ndarray) -> np.ndarray:
+        """``run`` without waiting for the CPU budget (each runtime implements this)."""
+        raise NotImplementedError
+
+    @property
+    def parallel_segments(self) -> int:
+        """Segments this session runs at once: the batch size that keeps it busy on the CPU."""
+        return 1
+
+    def describe(self) -> str:
+        """What runs, in one line: runtime, precision, device, threads and why."""
+        where = "the GPU (CUDA)" if self.device == "cuda" else f"the CPU, {self.threads} threads"
+        if self.parallel_segments > 1:
+            where += f" in {self.parallel_segments} streams"
+        text = f"{self.path.name}: {self.backend} {self.precision} on {where}"
+        return text + "".join(f"; {note}" for note in self.notes)
 
 
-_cuda_state: dict[str, bool] = {}
+def available(module: str) -> bool:
+    """Whether a runtime's package is installed (without importing it)."""
+    return importlib.util.find_spec(module) is not None
 
 
-def cuda_available() -> bool:
-    """Whether this onnxruntime has the CUDA provider and an NVIDIA driver is installed.
+_cache: dict[tuple, Session] = {}
+_cache_lock = threading.Lock()
 
-    Whether the GPU really works shows only when a session is created; this check spares
-    machines without a driver the attempt (and onnxruntime's error messages about it).
+
+def open_session(
+    path: str | os.PathLike,
+    device: str = "auto",
+    precision: str = "auto",
+    threads: int | None = None,
+    backend: str = "auto",
+) -> Session:
+    """The cached session for these arguments, created on first use.
+
+    ``path`` is the file to load (the ``.fp16.onnx`` variant for ``precision="fp16"``).
+    ``threads``: CPU threads per run (default: every core this process may use).
     """
-    if _CUDA not in ort.get_available_providers():
-        return False
-    driver = "nvcuda.dll" if sys.platform == "win32" else "libcuda.so.1"
-    try:
-        ctypes.CDLL(driver)
-    except OSError:
-        return False
-    return True
+    for name, value, allowed in (
+        ("device", device, DEVICES),
+        ("precision", precision, PRECISIONS),
+        ("backend", backend, BACKENDS),
+    ):
+        if value not in allowed:
+            raise InvalidValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+    if threads is not None and (
+        isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
+    ):
+        raise InvalidValueError(f"threads must be an integer >= 1, got {threads!r}")
+    if precision == "int8":
+        raise InvalidValueError(INT8_REFUSAL)
+    path = Path(path).resolve()
+    if not path.is_file():
+        raise ModelNotFoundError(f"model file {path} does not exist")
+    key = (str(path), path.stat().st_mtime_ns, device, precision, threads, backend)
+    with _cache_lock:
+        session = _cache.get(key)
+        if session is None:
+            session = _cache[key] = _create(path, device, precision, threads, backend)
+    return session
 
 
-def _options(threads: int | None) -> ort.SessionOptions:
-    options = ort.SessionOptions()
-    if threads is not None:
-        options.intra_op_num_threads = threads
-    options.log_severity_level = 3
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    # The memory pattern planned from the first run is allocated as one block on top of what
-    # that run already took from the arena: the working memory would be held twice (measured
-    # with benchmarks/memory.py: 950 -> 632 MiB peak for `tiny`, same speed).
-    options.enable_mem_pattern = False
-    return options
+def _create(path: Path, device: str, precision: str, threads: int | None, backend: str) -> Session:
+    from stemboard.node import ort_session
+
+    if precision == "bf16" and device == "cuda":
+        raise InvalidValueError("bf16 is a CPU path (OpenVINO); on the GPU use fp16 or fp32")
+    if backend == "openvino" and device == "cuda":
+        raise InvalidValueError("the openvino backend runs on the CPU; use --device cpu")
+    gpu_possible = precision != "bf16" and backend in ("auto", "onnxruntime")
+    if device == "cuda" or (device == "auto" and gpu_possible and ort_session.cuda_available()):
+        session = ort_session.OnnxRuntimeSession.on_gpu(path, precision, required=device == "cuda")
+        if session is not None:
+            return session
+    return _create_on_cpu(path, precision, threads or usable_cores(), backend)
 
 
-def _create(path: Path, device: str, threads: int | None) -> tuple[ort.InferenceSession, str]:
-    want_cuda = device == "cuda" or (device == "auto" and cuda_available())
-    if device == "cuda" and not cuda_available():
+def _create_on_cpu(path: Path, precision: str, threads: int, backend: str) -> Session:
+    choice = _cpu_choice(precision, threads, backend)
+    # a wish that was not met is a warning; what `auto` found is for the -v output
+    report = log.info if precision == "auto" else log.warning
+    for note in choice.notes:
+        report("%s: %s", path.name, note)
+    if choice.backend == "openvino":
+        from stemboard.node.openvino_session import OpenVinoSession
+
+        return OpenVinoSession(path, choice, gate=precision == "auto")
+    from stemboard.node.ort_session import OnnxRuntimeSession
+
+    return OnnxRuntimeSession.on_cpu(path, choice)
+
+
+def _cpu_choice(precision: str, threads: int, backend: str) -> Choice:
+    """The runtime and arithmetic for a CPU session, with a note where a wish is not met."""
+    has_openvino, has_ort = available("openvino"), available("onnxruntime")
+    if backend == "openvino" and not has_openvino:
         raise StemboardError(
-            "device 'cuda' was asked for but no CUDA GPU is usable here (onnxruntime providers: "
-            f"{', '.join(ort.get_available_providers())}; an NVIDIA driver and onnxruntime-gpu "
-            "are needed)"
+            "backend 'openvino' was asked for but is not installed (pip install openvino)"
         )
-    if want_cuda and (device == "cuda" or _cuda_state.get("works", True)):
-        if hasattr(ort, "preload_dlls") and not _cuda_state.get("preloaded"):
-            _cuda_state["preloaded"] = True
-            try:
-                ort.preload_dlls()
-            except Exception as error:  # a missing library shows up below as a CPU fallback
-                log.debug("onnxruntime.preload_dlls failed: %s", error)
-        try:
-            session = ort.InferenceSession(str(path), _options(threads), providers=[_CUDA, _CPU])
-        except Exception as error:
-            session, reason = None, f"{type(error).__name__}: {str(error).splitlines()[0]}"
+    if backend == "onnxruntime" and not has_ort:
+        raise StemboardError(
+            "backend 'onnxruntime' was asked for but is not installed "
+            "(pip install 'stemboard[cpu]', or 'stemboard[gpu]' for the GPU)"
+        )
+    if not (has_openvino or has_ort):
+        raise StemboardError(
+            "no runtime to run models with: pip install openvino (the CPU default) or "
+            "'stemboard[cpu]' / 'stemboard[gpu]' for onnxruntime"
+        )
+    name = backend if backend != "auto" else ("openvino" if has_openvino else "onnxruntime")
+    choice = Choice(name, "cpu", "fp32" if precision == "auto" else precision, threads)
+    if precision == "fp16":
+        choice.notes.append("fp16 is the GPU variant; on the CPU its fp16 weights run in fp32")
+    if precision in ("auto", "bf16"):
+        if name != "openvino":
+            choice.precision = "fp32"
+            if precision == "bf16":
+                reason = "OpenVINO is not installed" if not has_openvino else "backend onnxruntime"
+                choice.notes.append(f"bf16 needs OpenVINO ({reason}); running fp32")
         else:
-            reason = "onnxruntime fell back to the CPU (a CUDA or cuDNN library is missing?)"
-        if session is not None and session.get_providers()[0] == _CUDA:
-            _cuda_state["works"] = True
-            return session, "cuda"
-        _cuda_state["works"] = False
-        if device == "cuda":
-            raise StemboardError(
-                f"device 'cuda' was asked for but cannot run {path.name}: {reason}"
-            )
-        log.warning("no usable GPU (%s); running on the CPU", reason)
-    try:
-        return ort.InferenceSession(str(path), _options(threads), providers=[_CPU]), "cpu"
-    except Exception as error:  # onnxruntime raises its own exception types for broken files
-        raise ModelFormatError(
-            f"{path} cannot be loaded by onnxruntime: {str(error).splitlines()[0]}"
-        ) from None
+            from stemboard.node.openvino_session import native_bf16
+
+            if native_bf16():
+                choice.precision = "bf16"  # with auto, if the model passes the quality gate
+            else:
+                choice.precision = "fp32"
+                reason = "this CPU has no native bf16 (AVX512_BF16 or AMX)"
+                if precision == "bf16":
+                    choice.notes.append(f"bf16 asked for but {reason}; running fp32")
+                else:
+                    choice.notes.append(f"auto: {reason}")
+    return choice

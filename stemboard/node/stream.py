@@ -15,11 +15,21 @@ Example::
 A stream that is not given the track's statistics takes them from its first segment (about
 10 s). HDemucs normalises its own input again inside the network, which makes the result all
 but independent of these statistics: such a stream and an offline run agree to about 1e-6.
+
+Test-time shifts (demucs' ``shifts``): with ``offsets`` from :func:`shift_offsets` the track is
+separated once per offset, each pass delayed by that many zeros so that segment boundaries fall
+elsewhere, and the stream gives back the mean of the passes (:class:`ShiftedPasses`)::
+
+    offsets = shift_offsets(2, seed=0, sample_rate=session.info.sample_rate)
+    stream = SeparationStream(session, 44100, overlap=0.25, batch_size=1, offsets=offsets)
 """
 
 from __future__ import annotations
 
+import numbers
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -27,9 +37,52 @@ from stemboard.audio.layout import first_non_finite, fit_channels, match_channel
 from stemboard.audio.resampling import StreamingResampler, check_rate
 from stemboard.errors import AudioTypeError, InvalidValueError
 from stemboard.node.overlap_add import OverlapAdd
-from stemboard.node.session import ModelSession
+from stemboard.node.session import Session
 
 _SILENCE_STD = 1e-8
+
+MAX_SHIFTS = 16
+"""The most passes :func:`shift_offsets` draws: each one separates the whole track again."""
+
+
+def shift_offsets(shifts: int, seed: int | None, sample_rate: int) -> tuple[int, ...]:
+    """Demucs' random shifts: ``shifts`` delays in ``[0, max_shift)`` samples, for ``offsets``.
+
+    Example::
+
+        shift_offsets(2, seed=0, sample_rate=44100)     # two delays under 22050 samples
+        shift_offsets(0, seed=0, sample_rate=44100)     # (): one plain pass
+
+    ``max_shift`` is half a second at ``sample_rate``, the model's rate, as in demucs'
+    ``apply_model``. The delays are drawn with ``np.random.default_rng(seed)``: one seed, one
+    set of delays; ``seed=None`` draws fresh ones. ``shifts`` is at most :data:`MAX_SHIFTS`.
+    """
+    if (
+        isinstance(shifts, bool)
+        or not isinstance(shifts, numbers.Integral)
+        or not 0 <= shifts <= MAX_SHIFTS
+    ):
+        raise InvalidValueError(f"shifts must be an integer from 0 to {MAX_SHIFTS}, got {shifts!r}")
+    if seed is not None and (
+        isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0
+    ):
+        raise InvalidValueError(f"seed must be an integer >= 0 or None, got {seed!r}")
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, numbers.Integral):
+        raise InvalidValueError(f"sample_rate must be an integer of Hz, got {sample_rate!r}")
+    max_shift = int(0.5 * sample_rate)
+    if max_shift < 1:
+        raise InvalidValueError(f"sample_rate must be at least 2 Hz, got {sample_rate!r}")
+    if shifts == 0:
+        return ()
+    drawn = np.random.default_rng(seed).integers(0, max_shift, size=int(shifts))
+    return tuple(int(offset) for offset in drawn)
+
+
+def _check_offsets(offsets: Sequence[int]) -> tuple[int, ...]:
+    for offset in offsets:
+        if isinstance(offset, bool) or not isinstance(offset, numbers.Integral) or offset < 0:
+            raise InvalidValueError(f"shift offsets must be integers >= 0, got {offset!r}")
+    return tuple(int(offset) for offset in offsets)
 
 
 @dataclass(frozen=True)
@@ -89,6 +142,96 @@ class TrackStatistics:
         return Normalisation(self._mean, std if std > _SILENCE_STD else 1.0)
 
 
+class ShiftedPasses:
+    """The mean of several overlap-add passes over one signal, each delayed by its own offset.
+
+    Example::
+
+        passes = ShiftedPasses([OverlapAdd(run, segment=4096, sources=4, channels=2)
+                                for _ in (0, 1500)], (0, 1500))
+        stems = np.concatenate([passes.push(audio), passes.finish()], axis=-1)
+
+    Pass ``i`` is ``engines[i]`` fed ``offsets[i]`` zeros before the signal (as demucs pads
+    and shifts); its first ``offsets[i]`` output samples are dropped, so every pass is aligned
+    with the input. ``push`` and ``finish`` are :class:`OverlapAdd`'s: ``[channels, n]`` in,
+    ``[sources, channels, m]`` out, the samples every pass has finished, averaged in float64
+    (an identity model gives its input back to the bit); a pass that is ahead holds the rest.
+
+    The input is held until one segment of it has arrived (or ``finish``): then
+    ``before_first_run`` (optional) sees that segment of the real signal ``[channels, n]``,
+    never the padding, once, before any pass runs. An empty signal runs nothing.
+    """
+
+    def __init__(
+        self,
+        engines: Sequence[OverlapAdd],
+        offsets: Sequence[int],
+        before_first_run: Callable[[np.ndarray], None] | None = None,
+    ):
+        if len(engines) != len(offsets) or not engines:
+            raise ValueError(f"one engine per offset, got {len(engines)} for {len(offsets)}")
+        self.engines = tuple(engines)
+        self.offsets = tuple(offsets)
+        self.before_first_run = before_first_run
+        first = self.engines[0]
+        self.segment = first.segment
+        self._empty = np.zeros((first.sources, first.channels, 0), np.float32)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget everything pushed so far."""
+        for engine in self.engines:
+            engine.reset()
+        self._held = np.zeros((self.engines[0].channels, 0), np.float32)  # before the start
+        self._started = False
+        self._skip = list(self.offsets)  # leading output samples each pass still drops
+        self._ready = [self._empty] * len(self.engines)  # aligned, not yet averaged
+
+    def push(self, block: np.ndarray) -> np.ndarray:
+        """Add ``[channels, n]`` samples; return ``[sources, channels, m]`` finished samples."""
+        if self._started:
+            return self._mean([engine.push(block) for engine in self.engines])
+        self._held = np.concatenate([self._held, block.astype(np.float32, copy=False)], axis=1)
+        if self._held.shape[-1] < self.segment:
+            return self._empty
+        return self._mean(self._start())
+
+    def finish(self) -> np.ndarray:
+        """Run what is left of every pass; return the rest of the mean, then reset."""
+        parts = []
+        if not self._started and self._held.shape[-1]:
+            parts.append(self._mean(self._start()))
+        if self._started:
+            parts.append(self._mean([engine.finish() for engine in self.engines]))
+        self.reset()
+        return np.concatenate(parts, axis=-1) if parts else self._empty
+
+    def _start(self) -> list[np.ndarray]:
+        """Show the held signal to ``before_first_run``, then push it to every pass behind its
+        zeros; the passes' outputs."""
+        audio, self._held = self._held, self._held[:, :0]
+        self._started = True
+        if self.before_first_run is not None:
+            self.before_first_run(audio[:, : self.segment])
+        return [
+            engine.push(np.concatenate([np.zeros((len(audio), offset), np.float32), audio], 1))
+            for engine, offset in zip(self.engines, self.offsets, strict=True)
+        ]
+
+    def _mean(self, outputs: list[np.ndarray]) -> np.ndarray:
+        """Align each pass's new output, then average the samples every pass has."""
+        for i, output in enumerate(outputs):
+            cut = min(self._skip[i], output.shape[-1])
+            self._skip[i] -= cut
+            self._ready[i] = np.concatenate([self._ready[i], output[..., cut:]], axis=-1)
+        count = min(ready.shape[-1] for ready in self._ready)
+        total = self._ready[0][..., :count].astype(np.float64)
+        for ready in self._ready[1:]:
+            total += ready[..., :count]
+        self._ready = [ready[..., count:] for ready in self._ready]
+        return (total / len(self._ready)).astype(np.float32)
+
+
 class SeparationStream:
     """One track through a model: planar ``[channels, n]`` blocks in, ``[sources, channels, m]``
     stems out, aligned with the input and never ahead of it.
@@ -99,11 +242,16 @@ class SeparationStream:
     first block. With ``mix`` (a gain per source) the stems are summed as soon as they leave the
     model and the output is ``[1, channels, m]``. :meth:`finish` returns the rest; the stream
     is then over.
+
+    ``offsets`` (from :func:`shift_offsets`, in samples at the model's rate) turns on test-time
+    shifts: one pass of the model per offset, each over the track delayed by that many zeros,
+    the output their mean (:class:`ShiftedPasses`); every pass uses the same normalisation,
+    the track's or its first real segment's. Empty (the default): one pass, no delay.
     """
 
     def __init__(
         self,
-        session: ModelSession,
+        session: Session,
         sample_rate: float,
         *,
         overlap: float,
@@ -111,6 +259,7 @@ class SeparationStream:
         channels: int | None = None,
         mix: np.ndarray | None = None,
         normalisation: Normalisation | None = None,
+        offsets: Sequence[int] = (),
     ):
         info = session.info
         self.session = session
@@ -120,15 +269,23 @@ class SeparationStream:
         self.channels = self._check_channels(channels) if channels is not None else None
         self.mix = mix
         self.normalisation = normalisation
-        self.engine = OverlapAdd(
+        self.offsets = _check_offsets(offsets)
+        engine = partial(
+            OverlapAdd,
             self._run,
             segment=info.segment_samples,
             sources=len(info.sources),
             channels=info.audio_channels,
             overlap=overlap,
             batch_size=batch_size,
-            before_first_run=self._first_segment,
         )
+        self.engine: OverlapAdd | ShiftedPasses
+        if self.offsets:
+            self.engine = ShiftedPasses(
+                [engine() for _ in self.offsets], self.offsets, self._first_segment
+            )
+        else:
+            self.engine = engine(before_first_run=self._first_segment)
         self.resampled = self.sample_rate != info.sample_rate
         if self.resampled:
             width = 1 if mix is not None else len(info.sources)

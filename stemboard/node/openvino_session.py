@@ -1,0 +1,198 @@
+"""OpenVINO sessions: the CPU default, in fp32 or in bf16 on CPUs that compute it natively.
+
+OpenVINO reads the exported ONNX file itself. The model is compiled for one segment with a fixed
+shape (about 7 % faster than a dynamic batch here) and, with two threads or more, as two
+streams: the segments of a batch run two at a time, each stream on half the threads, which
+gets about 9 % more segments per second than one segment on every thread (docs/benchmarks.md).
+A lone segment runs on one stream. Each calling thread gets its own infer requests, so ``run``
+is safe to call from several threads.
+
+The quality gate: ``precision="auto"`` runs bf16 only where this model, on this machine, keeps
+every stem at least :data:`QUALITY_GATE_DB` above the difference to its fp32 output, on one
+segment of music-like audio. The check runs once per model, CPU and OpenVINO version and is
+remembered in ``<cache>/quality-gate.json``; a model that fails it runs fp32 (the packaged
+demo model does: 39.3 dB on drums, docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from stemboard.atomic import atomic_path
+from stemboard.errors import ModelFormatError
+from stemboard.model_format import (
+    INPUT_NAME,
+    OUTPUT_NAME,
+    ModelInfo,
+    Tensor,
+    check_io,
+    read_file_metadata,
+)
+from stemboard.node.session import Choice, Session
+from stemboard.registry import cache_dir
+from stemboard.signals import music_like
+
+log = logging.getLogger(__name__)
+
+QUALITY_GATE_DB = 40.0
+"""The least SNR of every stem against the fp32 output for a reduced precision to be chosen."""
+
+_HINTS = {"fp32": "f32", "fp16": "f32", "bf16": "bf16"}
+
+
+@functools.cache
+def _core():
+    import openvino
+
+    return openvino.Core()
+
+
+def native_bf16() -> bool:
+    """Whether OpenVINO computes bf16 natively on this CPU (AVX512_BF16 or AMX)."""
+    return "BF16" in _core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+
+
+class OpenVinoSession(Session):
+    """An exported model compiled by OpenVINO for the CPU."""
+
+    backend = "openvino"
+
+    def __init__(self, path: Path, choice: Choice, gate: bool = False):
+        source = str(path)
+        info = ModelInfo.from_metadata(read_file_metadata(path), source)
+        try:
+            model = _core().read_model(source)
+        except Exception as error:  # OpenVINO raises RuntimeError with a long trace text
+            raise ModelFormatError(
+                f"{path} cannot be loaded by OpenVINO: {str(error).strip().splitlines()[0]}"
+            ) from None
+        check_io(info, source, _tensors(model.inputs), _tensors(model.outputs))
+        super().__init__(path, info, choice)
+        self.streams = 2 if self.threads >= 2 else 1
+        model.reshape({INPUT_NAME: [1, info.audio_channels, info.segment_samples]})
+        self._model = model
+        self._compiled: dict[str, object] = {}  # the gate compiles both; the loser is dropped
+        if gate and self.precision == "bf16":
+            weakest = self._bf16_gate()
+            if weakest[1] < QUALITY_GATE_DB:
+                self.precision = "fp32"
+                self.notes = (
+                    f"auto: bf16 keeps {weakest[0]} at {weakest[1]:.1f} dB against fp32 here, "
+                    f"below the {QUALITY_GATE_DB:g} dB gate; running fp32",
+                )
+            else:
+                self.notes = (
+                    f"auto: this CPU computes bf16 natively and the model keeps every stem "
+                    f"above {QUALITY_GATE_DB:g} dB against fp32 (weakest {weakest[0]} "
+                    f"{weakest[1]:.1f} dB)",
+                )
+            log.info("%s: %s", path.name, self.notes[0])
+        self.compiled = self._compile(self.precision)
+        del self._model, self._compiled
+        self._output = next(o for o in self.compiled.outputs if OUTPUT_NAME in o.get_names())
+        self._requests = threading.local()
+
+    def _compile(self, precision: str):
+        if precision in self._compiled:
+            return self._compiled[precision]
+        config = {
+            "INFERENCE_PRECISION_HINT": _HINTS[precision],
+            "NUM_STREAMS": self.streams,
+            "INFERENCE_NUM_THREADS": self.threads,
+            "ENABLE_CPU_PINNING": False,  # pinned threads would fight another session's
+        }
+        try:
+            compiled = self._compiled[precision] = _core().compile_model(self._model, "CPU", config)
+        except Exception as error:
+            raise ModelFormatError(
+                f"{self.path} cannot be compiled by OpenVINO: {str(error).strip().splitlines()[0]}"
+            ) from None
+        return compiled
+
+    def _bf16_gate(self) -> tuple[str, float]:
+        """The weakest stem's SNR (dB) of bf16 against fp32 here, measured once and remembered."""
+        import openvino
+
+        info = self.info
+        machine = _core().get_property("CPU", "FULL_DEVICE_NAME")
+        key = f"{info.weights_sha256}/{info.segment_samples}/{openvino.__version__}/{machine}"
+        store = cache_dir() / "quality-gate.json"
+        known = _read_json(store)
+        if key in known:
+            return tuple(known[key])
+        seconds = info.segment_samples / info.sample_rate
+        audio = music_like(seconds + 0.01, info.sample_rate, seed=7)[:, : info.segment_samples]
+        mono = audio.mean(axis=0)
+        audio = match_model_channels((audio - mono.mean()) / mono.std(), info.audio_channels)
+        outputs = {}
+        for precision in ("fp32", "bf16"):
+            request = self._compile(precision).create_infer_request()
+            outputs[precision] = request.infer({0: audio[None]})[0][0]
+        reference, reduced = outputs["fp32"], outputs["bf16"]
+        snrs = {}
+        for name, ref, got in zip(info.sources, reference, reduced, strict=True):
+            error = float(np.sum((ref.astype(np.float64) - got) ** 2))
+            energy = float(np.sum(ref.astype(np.float64) ** 2))
+            snrs[name] = 10 * np.log10(energy / error) if error > 0 else float("inf")
+        weakest = min(snrs.items(), key=lambda item: item[1])
+        known[key] = [weakest[0], round(weakest[1], 2)]
+        try:
+            store.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(store) as scratch:
+                scratch.write_text(json.dumps(known, indent=1))
+        except OSError as error:  # a read-only home: measured again next time
+            log.debug("cannot remember the quality gate in %s: %s", store, error)
+        return weakest[0], float(weakest[1])
+
+    @property
+    def parallel_segments(self) -> int:
+        return self.streams
+
+    def run_now(self, batch: np.ndarray) -> np.ndarray:
+        requests = getattr(self._requests, "requests", None)
+        if requests is None:
+            requests = [self.compiled.create_infer_request() for _ in range(self.streams)]
+            self._requests.requests = requests
+        outputs = []
+        for first in range(0, len(batch), self.streams):
+            group = list(zip(requests, batch[first : first + self.streams], strict=False))
+            for request, segment in group:
+                request.start_async({0: segment[None]})
+            for request, _ in group:
+                request.wait()
+                outputs.append(request.get_tensor(self._output).data.copy())
+        return np.concatenate(outputs)
+
+
+def match_model_channels(audio: np.ndarray, channels: int) -> np.ndarray:
+    """``[2, n]`` test audio as the model's channel count, float32."""
+    if channels == len(audio):
+        return audio.astype(np.float32)
+    return np.repeat(audio.mean(axis=0, keepdims=True), channels, axis=0).astype(np.float32)
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        known = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return known if isinstance(known, dict) else {}
+
+
+def _tensors(ports) -> list[Tensor]:
+    import openvino
+
+    described = []
+    for port in ports:
+        names = port.get_names()
+        name = OUTPUT_NAME if OUTPUT_NAME in names else port.get_any_name()
+        shape = [d.get_length() if d.is_static else "?" for d in port.get_partial_shape()]
+        kind = port.get_element_type()
+        described.append(Tensor(name, kind == openvino.Type.f32, str(kind), shape))
+    return described

@@ -29,7 +29,7 @@ from pathlib import Path
 from pedalboard.io import AudioFile
 
 from stemboard.errors import StemboardError
-from stemboard.node.session import ModelSession
+from stemboard.node.session import open_session
 from stemboard.signals import music_like
 
 SAMPLE_RATE = 44100
@@ -113,7 +113,7 @@ def run(scratch: Path, minutes: float, model: Path | None) -> bool:
         model = scratch / "tiny.onnx"
         print(f"exporting tiny to {model} (not measured)", flush=True)
         export_tiny(model)
-    sources = ModelSession.open(model, "cpu").info.sources
+    sources = open_session(model, "cpu").info.sources
     wav = scratch / f"long-{minutes:g}min.wav"
     print(f"writing {minutes:g} min of audio to {wav}", flush=True)
     frames = write_long_wav(wav, minutes)

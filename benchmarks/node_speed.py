@@ -39,8 +39,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from torchaudio.transforms import Fade
 
 from stemboard.node import SeparatorNode
+from stemboard.node.backend import usable_cores
 from stemboard.node.overlap_add import segments_needed, stride_for
-from stemboard.node.session import usable_cores
 from stemboard.signals import music_like
 
 GATE_DB = 40.0

@@ -143,7 +143,7 @@ def test_demo_checks_its_arguments_before_generating_anything(tmp_path, capsys, 
 
 
 def test_demo_separates_once(tmp_path, monkeypatch):
-    from stemboard.node.session import Session
+    from stemboard.node.backend import Session
 
     runs = []
     original = Session.run

@@ -20,6 +20,8 @@ LAYERS = {
     "stemboard.lazy": 0,
     "stemboard.choices": 0,
     "stemboard.atomic": 0,
+    "stemboard.console": 0,
+    "stemboard.offline": 0,
     "stemboard.templates": 0,
     "stemboard.model_format": 0,
     "stemboard.registry": 0,
@@ -38,7 +40,7 @@ LAYERS = {
     "stemboard": 6,
 }
 RUNTIME = ("stemboard.audio", "stemboard.node", "stemboard.graph", "stemboard.render")
-HEAVY = ("onnxruntime", "pedalboard", "yaml", "torch", "matplotlib")
+HEAVY = ("onnxruntime", "openvino", "pedalboard", "yaml", "torch", "matplotlib")
 
 
 def module_name(path: Path) -> str:

@@ -325,8 +325,8 @@ def test_streamed_stems_match_offline_stems(identity_model):
 
 def test_io_binding_path_gives_the_same_stems(tiny_export):
     """The GPU keeps buffers bound to the device; the same code runs here with CPU buffers."""
+    from stemboard.node.backend import Choice
     from stemboard.node.ort_session import OnnxRuntimeSession
-    from stemboard.node.session import Choice
 
     choice = Choice("onnxruntime", "cpu", "fp32", threads=2)
     session = OnnxRuntimeSession.on_cpu(tiny_export.path.resolve(), choice)

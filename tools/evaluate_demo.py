@@ -4,6 +4,12 @@ Runs without torch::
 
     python tools/evaluate_demo.py                       # packaged demo model, 10 songs of 30 s
     python tools/evaluate_demo.py --model build/demo/demo.onnx --json build/demo/test.json
+    python tools/evaluate_demo.py --overlap 0.1 --shifts 2 --precision bf16
+    python tools/evaluate_demo.py --sweep               # the defaults' evidence, one table
+
+``--sweep`` separates the same songs with overlap 0.1, 0.25 and 0.5, with 1 and 2 test-time
+shifts, and in bf16, and prints each setting's mean SDR, its difference from the node's
+defaults and the separation time per song (scoring excluded).
 
 Each song is generated from its test-split seed, separated by ``SeparatorNode`` with its
 defaults (the same path ``stemboard separate`` takes, minus the files), and every stem is scored
@@ -28,13 +34,16 @@ from stemboard.synth import generate_song, split_seeds
 MEASURES = ("sdr", "mdx_sdr", "si_sdr")
 
 
-def evaluate(model: str, songs: int, seconds: float, device: str) -> dict:
-    node = SeparatorNode(model, device=device)
+def evaluate(model: str, songs: int, seconds: float, device: str, **options) -> dict:
+    node = SeparatorNode(model, device=device, **options)
     rows = []
     started = time.perf_counter()
+    separating = 0.0
     for seed in split_seeds("test", songs):
         song = generate_song(seed, seconds)
+        clock = time.perf_counter()
         estimates = node.separate(song.mix, song.sample_rate)
+        separating += time.perf_counter() - clock
         scores = {name: score_stem(song.stems[name], estimates[name], name) for name in song.stems}
         rows.append(
             {"seed": seed, **{n: {m: getattr(s, m) for m in MEASURES} for n, s in scores.items()}}
@@ -57,6 +66,8 @@ def evaluate(model: str, songs: int, seconds: float, device: str) -> dict:
         "mean": mean,
         "overall": overall,
         "elapsed_seconds": round(time.perf_counter() - started, 1),
+        "separation_seconds_per_song": round(separating / max(1, songs), 3),
+        "node": node.describe(),
     }
 
 
@@ -69,15 +80,57 @@ def table(result: dict) -> str:
     return "\n".join(lines)
 
 
+SWEEP = [
+    ("defaults", {}),
+    ("overlap 0.1", {"overlap": 0.1}),
+    ("overlap 0.25", {"overlap": 0.25}),
+    ("overlap 0.5", {"overlap": 0.5}),
+    ("shifts 1", {"shifts": 1}),
+    ("shifts 2", {"shifts": 2}),
+    ("fp32", {"precision": "fp32"}),
+    ("bf16", {"precision": "bf16"}),
+]
+
+
+def sweep(model: str, songs: int, seconds: float, device: str) -> list[tuple[str, dict]]:
+    results = []
+    for label, options in SWEEP:
+        print(f"-- {label}", flush=True)
+        results.append((label, evaluate(model, songs, seconds, device, **options)))
+    base = results[0][1]["overall"]["sdr"]
+    print(f"\n{'setting':<14}{'SDR':>8}{'vs defaults':>13}{'MDX SDR':>9}{'s/song':>8}  node")
+    for label, result in results:
+        overall = result["overall"]
+        print(
+            f"{label:<14}{overall['sdr']:>8.3f}{overall['sdr'] - base:>+13.3f}"
+            f"{overall['mdx_sdr']:>9.3f}{result['separation_seconds_per_song']:>8.2f}  "
+            f"{result['node']}"
+        )
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="demo", help="a .onnx file or a known name")
     parser.add_argument("--songs", type=int, default=10)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--device", choices=DEVICES, default="cpu")
+    parser.add_argument("--overlap", type=float, help="the node's overlap (default: its own)")
+    parser.add_argument("--shifts", type=int, default=0, help="test-time shifts (default 0)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the shifts' offsets")
+    parser.add_argument("--precision", default="auto", help="auto, fp32, bf16 (default auto)")
+    parser.add_argument("--sweep", action="store_true", help="compare overlaps, shifts, bf16")
     parser.add_argument("--json", help="also write the figures here")
     args = parser.parse_args(argv)
-    result = evaluate(args.model, args.songs, args.seconds, args.device)
+    if args.sweep:
+        results = sweep(args.model, args.songs, args.seconds, args.device)
+        if args.json:
+            Path(args.json).write_text(json.dumps(dict(results), indent=2) + "\n")
+        return 0
+    options = {"shifts": args.shifts, "seed": args.seed, "precision": args.precision}
+    if args.overlap is not None:
+        options["overlap"] = args.overlap
+    result = evaluate(args.model, args.songs, args.seconds, args.device, **options)
     print(f"\nmean over {args.songs} test songs of {args.seconds:g} s (dB):\n{table(result)}")
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")

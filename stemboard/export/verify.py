@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from dataclasses import dataclass
 
 import numpy as np
 
 from stemboard.errors import VerificationError
-from stemboard.model_format import read_model_info
+from stemboard.model_format import ModelInfo, read_file_metadata, read_model_info
+from stemboard.offline import import_openvino
 
 
 @dataclass
@@ -27,6 +29,7 @@ class Verification:
     label: str
     minimum_snr_db: float
     stems: list[StemError]
+    runtime: str = "onnxruntime"
 
     @property
     def passed(self) -> bool:
@@ -34,7 +37,8 @@ class Verification:
 
     def report(self) -> str:
         lines = [
-            f"verify {self.label} (onnxruntime CPU vs PyTorch, need >= {self.minimum_snr_db:g} dB):"
+            f"verify {self.label} ({self.runtime} CPU vs PyTorch, "
+            f"need >= {self.minimum_snr_db:g} dB):"
         ]
         for s in self.stems:
             mark = "ok" if s.snr_db >= self.minimum_snr_db else "FAIL"
@@ -48,7 +52,7 @@ class Verification:
         if not self.passed:
             worst = min(self.stems, key=lambda s: s.snr_db)
             raise VerificationError(
-                f"{self.label}: onnxruntime output differs from PyTorch on {worst.stem!r} "
+                f"{self.label}: {self.runtime} output differs from PyTorch on {worst.stem!r} "
                 f"({worst.snr_db:.1f} dB SNR < {self.minimum_snr_db:g} dB); nothing was written"
             )
 
@@ -85,18 +89,29 @@ def verify_export(
     minimum_snr_db: float,
     label: str | None = None,
 ) -> Verification:
-    """Run ``path`` on onnxruntime's CPU provider and compare with ``reference``.
+    """Run ``path`` on the CPU (onnxruntime where it is installed, else OpenVINO in fp32) and
+    compare with ``reference``.
 
     ``mix`` is ``[batch, 2, segment_samples]``; ``reference`` is PyTorch's output for it,
     ``[batch, sources, 2, segment_samples]``. The file must also pass the ONNX contract check.
     """
-    import onnxruntime as ort
+    source = label or os.fspath(path)
+    if importlib.util.find_spec("onnxruntime") is not None:
+        import onnxruntime as ort
 
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    session = ort.InferenceSession(os.fspath(path), options, providers=["CPUExecutionProvider"])
-    read_model_info(session, source=label or os.fspath(path))
-    estimate = session.run(["stems"], {"mix": mix})[0]
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        session = ort.InferenceSession(os.fspath(path), options, providers=["CPUExecutionProvider"])
+        read_model_info(session, source=source)
+        estimate, runtime = session.run(["stems"], {"mix": mix})[0], "onnxruntime"
+    else:
+        openvino = import_openvino()
+        ModelInfo.from_metadata(read_file_metadata(path), source)
+        compiled = openvino.Core().compile_model(
+            os.fspath(path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"}
+        )
+        estimate = compiled.create_infer_request().infer({0: mix})[compiled.output("stems")]
+        runtime = "OpenVINO"
     return Verification(
-        label or os.fspath(path), minimum_snr_db, compare_stems(reference, estimate, sources)
+        source, minimum_snr_db, compare_stems(reference, estimate, sources), runtime
     )

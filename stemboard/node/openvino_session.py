@@ -34,7 +34,8 @@ from stemboard.model_format import (
     check_io,
     read_file_metadata,
 )
-from stemboard.node.session import Choice, Session
+from stemboard.node.backend import Choice, Session
+from stemboard.offline import import_openvino
 from stemboard.registry import cache_dir
 from stemboard.signals import music_like
 
@@ -48,9 +49,7 @@ _HINTS = {"fp32": "f32", "fp16": "f32", "bf16": "bf16"}
 
 @functools.cache
 def _core():
-    import openvino
-
-    return openvino.Core()
+    return import_openvino().Core()
 
 
 def native_bf16() -> bool:
@@ -117,8 +116,7 @@ class OpenVinoSession(Session):
 
     def _bf16_gate(self) -> tuple[str, float]:
         """The weakest stem's SNR (dB) of bf16 against fp32 here, measured once and remembered."""
-        import openvino
-
+        openvino = import_openvino()
         info = self.info
         machine = _core().get_property("CPU", "FULL_DEVICE_NAME")
         key = f"{info.weights_sha256}/{info.segment_samples}/{openvino.__version__}/{machine}"
@@ -186,8 +184,7 @@ def _read_json(path: Path) -> dict:
 
 
 def _tensors(ports) -> list[Tensor]:
-    import openvino
-
+    openvino = import_openvino()
     described = []
     for port in ports:
         names = port.get_names()

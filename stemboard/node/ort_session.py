@@ -17,7 +17,7 @@ import numpy as np
 
 from stemboard.errors import ModelFormatError, StemboardError
 from stemboard.model_format import INPUT_NAME, OUTPUT_NAME, read_model_info
-from stemboard.node.session import Choice, Session, available
+from stemboard.node.backend import Choice, Session, available
 
 log = logging.getLogger(__name__)
 _CUDA = "CUDAExecutionProvider"

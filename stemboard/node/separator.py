@@ -18,8 +18,9 @@ import numpy as np
 
 from stemboard.audio.layout import Layout, from_planar, to_planar
 from stemboard.errors import InvalidValueError
+from stemboard.node.backend import Session
 from stemboard.node.overlap_add import stride_for
-from stemboard.node.session import Session, open_session
+from stemboard.node.session import open_session
 from stemboard.node.stream import Normalisation, SeparationStream, shift_offsets
 from stemboard.registry import model_path
 

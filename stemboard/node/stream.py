@@ -36,8 +36,8 @@ import numpy as np
 from stemboard.audio.layout import first_non_finite, fit_channels, match_channels
 from stemboard.audio.resampling import StreamingResampler, check_rate
 from stemboard.errors import AudioTypeError, InvalidValueError
+from stemboard.node.backend import Session
 from stemboard.node.overlap_add import OverlapAdd
-from stemboard.node.session import Session
 
 _SILENCE_STD = 1e-8
 

@@ -22,6 +22,8 @@ RUNTIME_TESTS = [
     "test_atomic.py",
     "test_graph.py",
     "test_node.py",
+    "test_backends.py",
+    "test_shifts.py",
     "test_separate_file.py",
     "test_render.py",
     "test_presets_schema.py",

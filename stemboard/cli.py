@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
 import signal
 import sys
@@ -16,26 +17,27 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from stemboard.choices import BIT_DEPTHS, CLIP_MODES, DEFAULT_CLIP_MODE, DEVICES
+from stemboard.choices import BIT_DEPTHS, CLIP_MODES, DEFAULT_CLIP_MODE, DEVICES, PRECISIONS
+from stemboard.console import log_to_stderr, printable
 from stemboard.errors import DestinationError, InvalidValueError, StemboardError
 from stemboard.registry import ARCHITECTURES, BUNDLES
 from stemboard.version import __version__
 
 DEFAULT_MODEL = "hdemucs_high_musdb_plus"
 
-
-def _display(text: object) -> str:
-    """Printable whatever the bytes of a file name: bytes that are not UTF-8 as ``\\xNN``."""
-    raw = str(text).encode("utf-8", "surrogateescape")
-    return raw.decode("utf-8", "backslashreplace")
+log = logging.getLogger("stemboard.cli")  # not __main__ under python -m
 
 
 def _say(message: str, stream=None) -> None:
-    print(_display(message), file=stream or sys.stdout)
+    print(printable(message), file=stream or sys.stdout)
 
 
 def _error(message: object) -> None:
     _say(f"stemboard: error: {message}", sys.stderr)
+
+
+def _warn(message: object) -> None:
+    _say(f"stemboard: warning: {message}", sys.stderr)
 
 
 def _number(convert, accept, expected: str):
@@ -87,6 +89,82 @@ def _add_clip_mode(parser: argparse.ArgumentParser, default: str | None) -> None
         help="samples beyond full scale in formats that cannot hold them: rescale the file "
         "(default, as demucs), clamp them, or none (the encoder clips); a warning says when",
     )
+
+
+def _shifts(text: str) -> int:
+    from stemboard.node.stream import MAX_SHIFTS
+
+    return _number(int, lambda v: 0 <= v <= MAX_SHIFTS, f"an integer from 0 to {MAX_SHIFTS}")(text)
+
+
+class _Precision(argparse.Action):
+    """``--precision``; refused next to the deprecated ``--fp16`` unless it says fp16 too."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        if getattr(namespace, "fp16", False) and values != "fp16":
+            parser.error(f"--fp16 (deprecated: --precision fp16) contradicts --precision {values}")
+        setattr(namespace, self.dest, values)
+
+
+class _Fp16Alias(argparse.Action):
+    """The deprecated ``--fp16``: ``--precision fp16`` (``args.fp16`` says it was used)."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=False, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        if namespace.precision not in (None, "fp16"):
+            parser.error(
+                "--fp16 (deprecated: --precision fp16) contradicts "
+                f"--precision {namespace.precision}"
+            )
+        namespace.fp16 = True
+        namespace.precision = "fp16"
+
+
+def _add_node_options(
+    parser: argparse.ArgumentParser,
+    *,
+    preset: str | None = None,
+    fp16_alias: bool = False,
+    seed: bool = True,
+) -> None:
+    """``--precision``, ``--shifts`` and ``--seed`` of the separator node. Absent, they are
+    None (a given option can be told from an absent one): the node's defaults, or where a
+    preset sets them what ``preset`` says, with ``{}`` for the node's default (e.g. "the
+    preset's, or {} with --stems")."""
+
+    def default(value: object) -> str:
+        return f"default {value if preset is None else preset.format(value)}"
+
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        action=_Precision,
+        help=f"the arithmetic the model runs in ({default('auto')}): auto takes bf16 "
+        "on a CPU that computes it natively when the model keeps its quality there, fp32 "
+        "otherwise; fp16 is the model's .fp16.onnx variant, for the GPU; int8 is not offered",
+    )
+    if fp16_alias:
+        parser.add_argument(
+            "--fp16",
+            action=_Fp16Alias,
+            help="deprecated: the same as --precision fp16 (removed in the next release)",
+        )
+    parser.add_argument(
+        "--shifts",
+        type=_shifts,
+        metavar="N",
+        help="test-time shifts, as in demucs: N passes, each at a random offset under half a "
+        f"second, averaged (N times the work; 0 is one plain pass; {default(0)})",
+    )
+    if seed:
+        parser.add_argument(
+            "--seed",
+            type=_number(int, lambda v: v >= 0, "an integer >= 0"),
+            metavar="N",
+            help=f"the seed of the shifts' offsets: the same seed, the same output ({default(0)})",
+        )
 
 
 # -- export ------------------------------------------------------------------------------------
@@ -182,7 +260,7 @@ def _add_separate(commands: argparse._SubParsersAction) -> None:
         "exported on first use, needs stemboard[export])",
     )
     _add_device(parser)
-    parser.add_argument("--fp16", action="store_true", help="use the model's .fp16.onnx variant")
+    _add_node_options(parser, fp16_alias=True)
     parser.add_argument("--stems", type=_comma_list, help="only these stems, e.g. vocals,drums")
     parser.add_argument("--format", default="wav", help="wav, flac, ogg or mp3 (default wav)")
     parser.add_argument("--bit-depth", type=int, default=16, choices=BIT_DEPTHS, help="default 16")
@@ -197,7 +275,7 @@ class _Progress:
     """A one-line progress bar on a terminal; silent otherwise."""
 
     def __init__(self, label: str, stream=None):
-        self.label = _display(label)
+        self.label = printable(label)
         self.stream = stream or sys.stderr
         self.enabled = self.stream.isatty()
         self.shown = -1
@@ -222,16 +300,22 @@ def _run_separate(args: argparse.Namespace) -> int:
     from stemboard.node import SeparatorNode
     from stemboard.render import OutputFormat, Separation, check_destination
 
+    if args.fp16:
+        _warn("--fp16 is deprecated (removed in the next release); use --precision fp16")
+    precision = args.precision or "auto"
     format = OutputFormat(args.format, args.bit_depth, clip_mode=args.clip_mode)
     check_destination(args.out)
-    ensure_model(args.model, fp16=args.fp16)  # a known bundle is exported on first use
+    ensure_model(args.model, fp16=precision == "fp16")  # a known bundle is exported on first use
     node = SeparatorNode(
         args.model,
         device=args.device,
         overlap=args.overlap,
         batch_size=args.batch_size,
-        fp16=args.fp16,
+        precision=precision,
+        shifts=args.shifts or 0,
+        seed=args.seed or 0,
     )
+    log.info("%s", node.describe())
     if args.stems:
         unknown = [name for name in args.stems if name not in node.sources]
         if unknown:
@@ -258,6 +342,7 @@ def _add_render(commands: argparse._SubParsersAction) -> None:
         "--model", help="override the preset's model (.onnx file or known name, e.g. demo)"
     )
     _add_device(parser, default=None)
+    _add_node_options(parser, preset="the preset's")
     _add_clip_mode(parser, None)
     parser.add_argument("--overwrite", action="store_true", help="replace existing files")
     _add_external_plugins(parser)
@@ -274,6 +359,9 @@ def _run_render(args: argparse.Namespace) -> int:
     path = find_preset(args.preset)
     preset = load_preset_file(
         path, allow_external=args.allow_external_plugins, check_stems=args.model is None
+    )
+    preset.model = preset.model.overridden(
+        precision=args.precision, shifts=args.shifts, seed=args.seed
     )
     ensure_model(args.model or preset.model.name, fp16=preset.model.fp16)  # exported once
     graph = build_graph(
@@ -340,6 +428,7 @@ def _add_batch(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--model", help="an exported .onnx file or a known name (e.g. demo)")
     _add_device(parser)
+    _add_node_options(parser, preset="the preset's, or {} with --stems")
     parser.add_argument("--engine", choices=("local", "ray"), default="local")
     parser.add_argument("--address", help="the Ray cluster to join (auto: a running one)")
     parser.add_argument(
@@ -389,6 +478,9 @@ def _run_batch(args: argparse.Namespace) -> int:
             stems=args.stems,
             model=args.model,
             device=args.device,
+            precision=args.precision,
+            shifts=args.shifts,
+            seed=args.seed,
             engine=args.engine,
             address=args.address,
             workers=args.workers,
@@ -451,6 +543,8 @@ def _add_presets(commands: argparse._SubParsersAction) -> None:
     validate.add_argument("--allow-external-plugins", action="store_true")
     validate.add_argument("--model", help="check stem names against this model's")
     validate.set_defaults(run=_run_presets_validate)
+    for action in actions.choices.values():
+        _add_verbose(action)
 
 
 def _run_presets_list(args: argparse.Namespace) -> int:
@@ -603,6 +697,7 @@ def _add_demo(commands: argparse._SubParsersAction) -> None:
         "--preset", default="karaoke", help="the preset to render (default karaoke)"
     )
     _add_device(parser)
+    _add_node_options(parser, seed=False)  # --seed is the song's
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier demo in DIR")
     parser.set_defaults(run=_run_demo)
 
@@ -616,6 +711,8 @@ def _run_demo(args: argparse.Namespace) -> int:
         seconds=args.seconds,
         preset=args.preset,
         device=args.device,
+        precision=args.precision or "auto",
+        shifts=args.shifts or 0,
         overwrite=args.overwrite,
     )
     total = sum(result.seconds.values())
@@ -634,7 +731,7 @@ def _run_demo(args: argparse.Namespace) -> int:
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:
         self.print_usage(sys.stderr)
-        self.exit(2, _display(f"{self.prog}: error: {message}\n"))
+        self.exit(2, printable(f"{self.prog}: error: {message}\n"))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -652,7 +749,23 @@ def build_parser() -> argparse.ArgumentParser:
     _add_presets(commands)
     _add_evaluate(commands)
     _add_demo(commands)
+    _add_verbose(parser, default=False)
+    for command in commands.choices.values():
+        _add_verbose(command)
     return parser
+
+
+def _add_verbose(parser: argparse.ArgumentParser, default: object = argparse.SUPPRESS) -> None:
+    """``-v``, before the command or after it (there it is SUPPRESSed when absent, so that
+    it does not undo a ``-v`` given before)."""
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=default,
+        help="say what runs each model and why (runtime, precision, device, threads) and "
+        "what the runtimes find, on stderr",
+    )
 
 
 class Terminated(BaseException):
@@ -679,13 +792,13 @@ def _signals_as_exceptions() -> Iterator[None]:
 
 
 def _one_line_warnings(message, category, filename, lineno, file=None, line=None) -> None:
-    _say(f"stemboard: warning: {message}", sys.stderr)
+    _warn(message)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     run: Callable[[argparse.Namespace], int] = args.run
-    with _signals_as_exceptions(), warnings.catch_warnings():
+    with _signals_as_exceptions(), warnings.catch_warnings(), log_to_stderr(args.verbose):
         warnings.showwarning = _one_line_warnings
         try:
             return run(args)

@@ -11,6 +11,7 @@ The song comes from the test split of :mod:`stemboard.synth`, so the demo model 
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import time
@@ -41,6 +42,8 @@ DEFAULT_SEED = split_seeds("test", 1)[0]
 MAX_SECONDS = 600.0
 """The longest demo song, in seconds: ten minutes (the song is generated in memory)."""
 
+logger = logging.getLogger(__name__)
+
 
 @dataclass
 class DemoResult:
@@ -64,6 +67,8 @@ def run_demo(
     seconds: float = DEFAULT_SECONDS,
     preset: str = DEFAULT_PRESET,
     device: str = "auto",
+    precision: str = "auto",
+    shifts: int = 0,
     overwrite: bool = False,
     log: Callable[[str], None] = print,
 ) -> DemoResult:
@@ -78,7 +83,9 @@ def run_demo(
         plots/<stem>.png          spectrograms, reference above estimate
         sdr.json                  the evaluation
 
-    An existing ``out_dir`` with demo files in it is refused unless ``overwrite``.
+    ``device`` / ``precision`` / ``shifts`` are the node's (see ``SeparatorNode``; the
+    shifts' offsets are drawn with its default seed). An existing ``out_dir`` with demo files
+    in it is refused unless ``overwrite``.
     """
     if split_of(seed) != "test":
         raise InvalidValueError(f"seed {seed} is in the {split_of(seed)} split; the demo uses test")
@@ -95,7 +102,8 @@ def run_demo(
         raise OutputExistsError(f"{out} already holds a demo (use --overwrite to replace it)")
     preset_path = find_preset(preset)
     settings = load_preset_file(preset_path, sources=known_sources(DEMO_MODEL))
-    node = SeparatorNode(DEMO_MODEL, device=device)
+    node = SeparatorNode(DEMO_MODEL, device=device, precision=precision, shifts=shifts)
+    logger.info("%s", node.describe())
     graph = build_graph(settings, separator=node)
     job = SeparationAndRender(
         Separation(node, format=OutputFormat("wav", 32, clip_mode="none")),

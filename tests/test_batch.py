@@ -17,10 +17,14 @@ import numpy as np
 import pytest
 from audio_files import read_audio, write_audio
 
-from stemboard.batch import run_batch
+from stemboard import cli
+from stemboard.batch import plan_batch, run_batch
+from stemboard.batch.work import Models, Work
 from stemboard.errors import StemboardError
 from stemboard.graph import load_preset
 from stemboard.node import SeparatorNode
+from stemboard.node.stream import shift_offsets
+from stemboard.registry import packaged_model_path
 from stemboard.render import render_file, separate_file
 from stemboard.synth import generate_song
 
@@ -136,6 +140,75 @@ def test_a_rerun_skips_everything_and_a_change_redoes_exactly_that(catalogue, tm
     assert forced.returncode == 0
 
 
+def test_a_change_of_precision_shifts_or_seed_redoes_the_tracks(tmp_path, capfd):
+    source = tmp_path / "music"
+    make_catalogue(source, seconds=2.0, names=["x.wav"])
+    out, report = tmp_path / "out", tmp_path / "r.json"
+
+    def done(*options) -> int:
+        argv = ["batch", source, "-o", out, "--stems", "vocals", "--model", "demo"]
+        argv += ["--device", "cpu", "--workers", "1", "--report", report, *options]
+        assert cli.main([str(arg) for arg in argv]) == 0
+        return json.loads(report.read_text())["totals"]["done"]
+
+    assert done("--precision", "fp32") == 1
+    assert done("--precision", "fp32") == 0
+    assert done("--precision", "fp32", "--shifts", "1", "-v") == 1
+    assert done("--precision", "fp32", "--shifts", "1", "--seed", "1") == 1
+    described = [line for line in capfd.readouterr().err.splitlines() if "on the CPU" in line]
+    assert len(described) == 1  # -v reaches the worker process, which builds the node
+    assert described[0].startswith("stemboard: demo.onnx: ") and "fp32" in described[0]
+    assert described[0].endswith(", 1 shifts")
+
+
+def test_what_a_track_depends_on_includes_precision_shifts_and_seed(tmp_path):
+    make_catalogue(tmp_path / "music", seconds=1.0, names=["x.wav"])
+    preset = tmp_path / "p.yaml"
+    preset.write_text("stemboard_preset: 1\nmodel: {shifts: 2}\nstems: {vocals: {mute: true}}\n")
+
+    def depends_on(**options) -> str:
+        plan = plan_batch([tmp_path / "music"], tmp_path / "out", model="demo", **options)
+        return plan.tracks[0].options_sha256
+
+    plain = depends_on(stems="all")
+    assert depends_on(stems="all", precision="auto", shifts=0, seed=0) == plain
+    separating = [
+        depends_on(stems="all", **options)
+        for options in ({"precision": "fp32"}, {"shifts": 1}, {"shifts": 1, "seed": 1})
+    ]
+    assert len({plain, *separating}) == 4
+    # a preset's own settings count, and the batch's replace them where it gives them
+    rendering = [
+        depends_on(preset=str(preset), **options)
+        for options in ({}, {"shifts": 2}, {"shifts": 1}, {"precision": "fp32"}, {"seed": 3})
+    ]
+    assert rendering[0] == rendering[1] and len(set(rendering)) == 4
+    with pytest.raises(StemboardError, match="int8 is not offered"):
+        depends_on(stems="all", precision="int8")
+    with pytest.raises(StemboardError, match="shifts must be an integer from 0 to 16"):
+        depends_on(stems="all", shifts=17)
+    with pytest.raises(StemboardError, match="no fp16 variant"):
+        depends_on(stems="all", precision="fp16")
+    preset.write_text("stemboard_preset: 1\nmodel: {precision: fp16}\n")
+    with pytest.raises(StemboardError, match="no fp16 variant"):
+        depends_on(preset=str(preset))
+
+
+def test_workers_build_nodes_with_the_presets_settings_or_the_batchs(tmp_path):
+    preset = tmp_path / "p.yaml"
+    preset.write_text("stemboard_preset: 1\nmodel: {precision: fp32, shifts: 2, seed: 1}\n")
+    demo = str(packaged_model_path("demo"))
+    own = Models(Work(demo, "cpu")).graph(str(preset)).separator
+    assert (own.precision, own.shifts) == ("fp32", 2)
+    assert own.offsets == shift_offsets(2, 1, 44100)
+    graph = Models(Work(demo, "cpu", shifts=1)).graph(str(preset))
+    assert (graph.separator.precision, graph.separator.shifts) == ("fp32", 1)
+    assert graph.separator.offsets == shift_offsets(1, 1, 44100)
+    assert (graph.preset.model.shifts, graph.preset.model.seed) == (1, 1)
+    separating = Models(Work(demo, "cpu", precision="fp32", shifts=3, seed=4)).node()
+    assert (separating.precision, separating.offsets) == ("fp32", shift_offsets(3, 4, 44100))
+
+
 def test_bad_files_fail_alone_with_their_reasons(tmp_path):
     source = tmp_path / "music"
     make_catalogue(source, names=["good.wav"])
@@ -204,6 +277,7 @@ def test_a_manifest_sets_presets_and_output_folders_per_track(tmp_path):
     [
         (["--stems", "all"], "no such file, folder or pattern"),
         (["--preset", "nosuch"], "no such preset"),
+        (["--stems", "all", "--precision", "int8"], "int8 is not offered"),
     ],
 )
 def test_usage_errors_exit_2_in_one_line(tmp_path, args, message):

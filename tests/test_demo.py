@@ -89,11 +89,16 @@ def test_demo_writes_song_stems_render_plots_and_scores(tmp_path, capsys):
     assert not list(out.rglob("*.part")) and not list(out.rglob(".stemboard-*"))
 
 
-def test_demo_into_a_relative_folder_lists_what_it_wrote(tmp_path, monkeypatch, capsys):
+def test_demo_into_a_relative_folder_lists_what_it_wrote_and_says_what_ran(
+    tmp_path, monkeypatch, capsys
+):
     monkeypatch.chdir(tmp_path)
     args = ["demo", "-o", "here", "--seconds", "3", "--device", "cpu", "--preset", "drumless"]
-    assert main(args) == 0
-    printed = capsys.readouterr().out
+    assert main(["-v", *args, "--precision", "fp32", "--shifts", "1"]) == 0
+    printed, err = capsys.readouterr()
+    described = [line for line in err.splitlines() if "on the CPU" in line]
+    assert len(described) == 1 and described[0].startswith("stemboard: demo.onnx: ")
+    assert " fp32 on the CPU" in described[0] and described[0].endswith(", 1 shifts")
     assert "wrote to here/" in printed
     assert "song/vocals.wav" in printed and "song/drumless.wav" in printed
     assert (tmp_path / "here" / "song" / "drumless.wav").is_file()
@@ -132,6 +137,7 @@ def test_demo_only_takes_test_split_songs(tmp_path, capsys):
     [
         (["--preset", "nosuch"], "nosuch: no such preset"),
         (["--seconds", "1e9"], r"seconds must be a number in \(0, 600\]"),
+        (["--precision", "int8"], "int8 is not offered: "),
     ],
 )
 def test_demo_checks_its_arguments_before_generating_anything(tmp_path, capsys, args, message):

@@ -88,7 +88,15 @@ def full_preset() -> Preset:
     return Preset(
         name="everything",
         description="Every key set to something other than its default.",
-        model=ModelSettings("small.onnx", device="cpu", overlap=0.5, batch_size=4, fp16=True),
+        model=ModelSettings(
+            "small.onnx",
+            device="cpu",
+            overlap=0.5,
+            batch_size=4,
+            precision="bf16",
+            shifts=2,
+            seed=7,
+        ),
         stems={
             "vocals": StemSettings(
                 chain=[
@@ -138,6 +146,37 @@ def test_preset_to_dict_is_plain_data_that_parses_back_equal():
     data = preset_to_dict(preset)
     assert yaml.safe_load(yaml.safe_dump(data)) == data
     assert parse_preset(data, "<dict>") == preset
+
+
+@pytest.mark.parametrize(
+    ("model", "precision"),
+    [
+        ("{fp16: true}", "fp16"),
+        ("{fp16: false}", "auto"),
+        ("{fp16: true, precision: fp16}", "fp16"),
+        ("{fp16: false, precision: bf16}", "bf16"),
+    ],
+)
+def test_the_old_fp16_key_reads_as_a_precision(model, precision):
+    preset = parse_preset(yaml.safe_load(f"stemboard_preset: 1\nmodel: {model}\n"), "old.yaml")
+    assert preset.model.precision == precision
+    assert preset.model.fp16 == (precision == "fp16")
+    written = preset_to_dict(preset)["model"]
+    assert "fp16" not in written and written.get("precision", "auto") == precision
+
+
+def test_precision_shifts_and_seed_are_written_only_when_set():
+    assert list(preset_to_dict(Preset("plain"))["model"]) == [
+        "name",
+        "device",
+        "overlap",
+        "batch_size",
+    ]
+    shifted = Preset("shifted", model=ModelSettings(shifts=3))
+    assert preset_to_dict(shifted)["model"]["shifts"] == 3
+    assert "precision" not in preset_to_dict(shifted)["model"]
+    data = preset_to_dict(full_preset())["model"]
+    assert (data["precision"], data["shifts"], data["seed"]) == ("bf16", 2, 7)
 
 
 def test_name_defaults_to_the_file_stem(tmp_path):
@@ -466,6 +505,36 @@ BROKEN = [
         "model: {batch_size: 0}",
         "model.batch_size: expected null or an integer >= 1, got 0",
     ),
+    (
+        "unknown_precision",
+        "model: {precision: fp64}",
+        "model.precision: unknown precision 'fp64' (expected one of: auto, fp32, bf16, fp16, int8)",
+    ),
+    ("int8_precision", "model: {precision: int8}", "model.precision: int8 is not offered: "),
+    (
+        "fp16_and_another_precision",
+        "model: {fp16: true, precision: bf16}",
+        "model.fp16: fp16: true (the old spelling of precision: fp16) contradicts precision: bf16",
+    ),
+    ("fp16_not_a_bool", "model: {fp16: 1}", "model.fp16: expected true or false, got 1"),
+    (
+        "negative_shifts",
+        "model: {shifts: -1}",
+        "model.shifts: expected an integer from 0 to 16, got -1",
+    ),
+    (
+        "too_many_shifts",
+        "model: {shifts: 17}",
+        "model.shifts: expected an integer from 0 to 16, got 17",
+    ),
+    (
+        "fractional_shifts",
+        "model: {shifts: 1.5}",
+        "model.shifts: expected an integer from 0 to 16, got 1.5",
+    ),
+    ("text_seed", "model: {seed: x}", "model.seed: expected an integer >= 0, got 'x'"),
+    ("negative_seed", "model: {seed: -3}", "model.seed: expected an integer >= 0, got -3"),
+    ("bool_seed", "model: {seed: true}", "model.seed: expected an integer >= 0, got true"),
     ("tail_too_long", "tail_seconds: 61", "tail_seconds: 61 is out of range (expected [0, 60])"),
     ("name_with_slash", "name: a/b", "name: 'a/b' must be usable as a file name"),
     (

@@ -265,3 +265,40 @@ def test_validate_checks_stem_names_against_a_model_without_loading_it(
     assert cli.main(["presets", "validate", str(preset), "--model", str(model)]) == 0
     assert cli.main(["presets", "validate", str(preset), "--model", "demo"]) == 1
     assert "unknown stem 'speech'" in capsys.readouterr().err
+
+
+def test_render_options_override_the_presets_precision_shifts_and_seed(
+    song, identity_model, tmp_path, capsys
+):
+    preset = tmp_path / "shifted.yaml"
+    preset.write_text(
+        "stemboard_preset: 1\n"
+        f"model: {{name: {identity_model}, device: cpu, precision: fp16, shifts: 1, seed: 2}}\n"
+    )
+    argv = ["render", str(preset), str(song), "-o", str(tmp_path / "out")]
+    assert cli.main(argv) == 1  # the preset's fp16: the identity model has no variant
+    assert "fp16 was asked for" in capsys.readouterr().err
+    assert cli.main(["-v", *argv, "--precision", "fp32", "--shifts", "3", "--seed", "4"]) == 0
+    described = [line for line in capsys.readouterr().err.splitlines() if "on the CPU" in line]
+    assert len(described) == 1 and " fp32 on the CPU" in described[0]
+    assert described[0].endswith(", 3 shifts")
+    assert (tmp_path / "out" / "song" / "mix.wav").is_file()
+
+
+def test_precision_shifts_and_seed_round_trip_through_graph_to_preset(identity_model, tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        "stemboard_preset: 1\n"
+        f"model: {{name: {identity_model}, device: cpu, precision: fp32, shifts: 2, seed: 5}}\n"
+    )
+    graph = load_preset(path)
+    assert (graph.separator.precision, graph.separator.shifts) == ("fp32", 2)
+    settings = graph_to_preset(graph, "again").model
+    assert (settings.precision, settings.shifts, settings.seed) == ("fp32", 2, 5)
+    again = load_preset(save_preset(graph_to_preset(graph, "again"), tmp_path / "again.yaml"))
+    assert again.preset.model == graph.preset.model
+    audio = music_like(1.0, seed=9)
+    np.testing.assert_array_equal(again(audio, 44100), graph(audio, 44100))
+    built = StemGraph(SeparatorNode(identity_model, device="cpu", shifts=3))
+    settings = graph_to_preset(built, "built").model
+    assert (settings.shifts, settings.seed) == (3, 0)

@@ -144,3 +144,114 @@ def test_cli_bad_options_are_one_line(identity_model, song, tmp_path, extra, mes
     assert "Traceback" not in done.stderr
     assert message in done.stderr
     assert not (tmp_path / "o").exists()
+
+
+# -- the node's options on the command line (the packaged demo model: small and shipped) ------
+
+
+def separate_demo(song, out, *options):
+    return cli.main(
+        ["separate", str(song), "-o", str(out), "--model", "demo", "--device", "cpu", *options]
+    )
+
+
+@pytest.mark.parametrize("precision", [[], ["--precision", "auto"], ["--precision", "fp32"]])
+def test_cli_separates_at_each_offered_precision(song, tmp_path, precision):
+    assert separate_demo(song, tmp_path, *precision) == 0
+    written = sorted(p.name for p in (tmp_path / "song").iterdir())
+    assert written == ["bass.wav", "drums.wav", "other.wav", "vocals.wav"]
+
+
+def test_cli_fp16_is_the_deprecated_spelling_of_precision_fp16(song, tmp_path, capsys):
+    assert separate_demo(song, tmp_path / "a", "--fp16") == 1
+    alias = capsys.readouterr().err.splitlines()
+    assert separate_demo(song, tmp_path / "b", "--precision", "fp16") == 1
+    (spelled,) = capsys.readouterr().err.splitlines()
+    assert spelled == "stemboard: error: the packaged model 'demo' has no fp16 variant; drop --fp16"
+    assert alias == [
+        "stemboard: warning: --fp16 is deprecated (removed in the next release); use --precision "
+        "fp16",
+        spelled,
+    ]
+    parsed = cli.build_parser().parse_args(
+        ["separate", "x", "-o", "y", "--fp16", "--precision", "fp16"]
+    )
+    assert parsed.precision == "fp16"
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ["--fp16", "--precision", "bf16"],
+        ["--precision", "bf16", "--fp16"],
+        ["--precision", "auto", "--fp16"],
+    ],
+)
+def test_cli_fp16_with_another_precision_is_a_usage_error(song, tmp_path, capsys, options):
+    with pytest.raises(SystemExit) as exited:
+        separate_demo(song, tmp_path / "o", *options)
+    assert exited.value.code == 2
+    error = capsys.readouterr().err.splitlines()[-1]
+    assert error.startswith("stemboard separate: error: --fp16 (deprecated: --precision fp16)")
+    assert "contradicts --precision" in error
+    assert not (tmp_path / "o").exists()
+
+
+def test_cli_int8_is_refused_in_one_line_that_says_why(song, tmp_path, capsys):
+    assert separate_demo(song, tmp_path / "o", "--precision", "int8") == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("stemboard: error: int8 is not offered: ") and "dB" in line
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    "options, expected",
+    [(["--shifts", "17"], "from 0 to 16, got '17'"), (["--seed", "-1"], ">= 0, got '-1'")],
+)
+def test_cli_out_of_range_shifts_and_seeds_are_usage_errors(
+    song, tmp_path, capsys, options, expected
+):
+    with pytest.raises(SystemExit) as exited:
+        separate_demo(song, tmp_path / "o", *options)
+    assert exited.value.code == 2
+    assert expected in capsys.readouterr().err
+
+
+def test_cli_shifts_change_the_stems_and_a_seed_repeats_them(song, tmp_path):
+    def stems(name, *options):
+        assert separate_demo(song, tmp_path / name, "--bit-depth", "32", *options) == 0
+        return np.stack(
+            [read_audio(tmp_path / name / "song" / f"{s}.wav")[0] for s in ("drums", "vocals")]
+        )
+
+    plain = stems("plain", "--shifts", "0")
+    shifted = stems("shifted", "--shifts", "1", "--seed", "3")
+    again = stems("again", "--shifts", "1", "--seed", "3")
+    other = stems("other", "--shifts", "1", "--seed", "4")
+    assert np.max(np.abs(shifted - plain)) > 1e-3
+    np.testing.assert_array_equal(again, shifted)
+    assert np.max(np.abs(other - shifted)) > 1e-3
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_cli_verbose_says_what_runs_the_model(song, tmp_path, capsys, where):
+    argv = ["separate", str(song), "-o", str(tmp_path), "--model", "demo", "--device", "cpu"]
+    argv += ["--precision", "fp32", "--shifts", "2"]
+    assert cli.main(["-v", *argv] if where == "before" else [*argv, "-v"]) == 0
+    described = [line for line in capsys.readouterr().err.splitlines() if "on the CPU" in line]
+    assert len(described) == 1
+    assert described[0].startswith("stemboard: demo.onnx: ")
+    assert " fp32 on the CPU, " in described[0] and "2 shifts" in described[0]
+
+
+def test_cli_without_verbose_says_nothing_but_warnings_one_line_each(
+    make_identity_model, song, tmp_path, capsys
+):
+    model = make_identity_model(tmp_path / "ident.onnx")
+    make_identity_model(tmp_path / "ident.fp16.onnx")  # stands in for the float16 variant
+    argv = ["separate", str(song), "-o", str(tmp_path / "o"), "--model", str(model)]
+    assert cli.main([*argv, "--device", "cpu", "--precision", "fp16"]) == 0
+    assert capsys.readouterr().err.splitlines() == [
+        "stemboard: warning: ident.fp16.onnx: fp16 is the GPU variant; on the CPU its fp16 "
+        "weights run in fp32"
+    ]

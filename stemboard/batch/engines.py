@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stemboard.batch.work import Renderer, Task, Work
+from stemboard.console import install, stderr_level
 from stemboard.errors import StemboardError
 
 STOP_GRACE_SECONDS = 3.0
@@ -60,10 +61,14 @@ class WorkerStopped(BaseException):
 _renderer: Renderer | None = None
 
 
-def _start_worker(work: Work, pids: Any, slot: int) -> None:
-    """A worker process starts: Ctrl-C is the driver's to handle, SIGTERM stops the render."""
+def _start_worker(work: Work, pids: Any, slot: int, log_level: int | None) -> None:
+    """A worker process starts: Ctrl-C is the driver's to handle, SIGTERM stops the render;
+    with ``log_level`` its log lines go to stderr as the driver's do (see
+    :mod:`stemboard.console`)."""
     global _renderer
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if log_level is not None:
+        install(log_level)
 
     def stop(number: int, frame: object) -> None:
         raise WorkerStopped()
@@ -102,6 +107,7 @@ class LocalEngine:
         self.workers = workers
         self._context = multiprocessing.get_context("spawn")
         self._pids = self._context.Queue()
+        self._log_level = stderr_level()
         self._slots = [self._fresh(index) for index in range(workers)]
 
     def _fresh(self, index: int) -> _Slot:
@@ -109,7 +115,7 @@ class LocalEngine:
             max_workers=1,
             mp_context=self._context,
             initializer=_start_worker,
-            initargs=(self.work, self._pids, index),
+            initargs=(self.work, self._pids, index, self._log_level),
         )
         return _Slot(executor)
 

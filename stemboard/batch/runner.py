@@ -39,11 +39,13 @@ from stemboard.batch.inputs import Item, find_tracks
 from stemboard.batch.ledger import Key, Ledger
 from stemboard.batch.report import BatchReport, TrackReport
 from stemboard.batch.work import Models, Task, Work, job_for, sha256_file
-from stemboard.choices import DEVICES
+from stemboard.choices import DEVICES, PRECISIONS
 from stemboard.errors import InvalidValueError
-from stemboard.graph.preset_model import preset_to_dict
+from stemboard.graph.preset_model import LATER_MODEL_KEYS, ModelSettings, preset_to_dict
 from stemboard.model_format import ModelInfo, read_file_metadata
 from stemboard.models import ensure_model
+from stemboard.node.session import INT8_REFUSAL
+from stemboard.node.stream import MAX_SHIFTS
 from stemboard.render import Separation, check_destination
 
 ENGINES = ("local", "ray")
@@ -114,13 +116,16 @@ class _Sources:
 
 
 class _PlanningModels(Models):
-    """:class:`~stemboard.batch.work.Models` with the model's stem names instead of the model."""
+    """:class:`~stemboard.batch.work.Models` with the model's stem names instead of the model;
+    ``precisions`` collects the precisions the tracks ask for."""
 
     def __init__(self, work: Work, sources: tuple[str, ...]):
         super().__init__(work)
         self._sources = _Sources(sources)
+        self.precisions: set[str] = set()
 
-    def node(self, overlap: float = 0.25, batch_size: int | None = None) -> Any:
+    def node(self, settings: ModelSettings | None = None) -> Any:
+        self.precisions.add((settings or self.work.node_settings()).precision)
         return self._sources
 
 
@@ -177,15 +182,46 @@ def default_workers(device: str) -> int:
     return max(1, min(usable_cores(), fits))
 
 
-def _options_hash(job: Any, overlap: float) -> str:
-    """What a track's files depend on besides the input and the model, as a sha256."""
+def _options_hash(job: Any, work: Work) -> str:
+    """What a track's files depend on besides the input and the model, as a sha256.
+
+    A render's preset holds the precision, shifts and seed that run (see ``Models.graph``);
+    a separation's are added where they are not the defaults, so ledgers written before they
+    existed still match.
+    """
     if isinstance(job, Separation):
-        described: dict = {"separate": list(job.names)}
+        settings, defaults = work.node_settings(), ModelSettings()
+        described: dict = {"separate": list(job.names), "overlap": settings.overlap}
+        for key in LATER_MODEL_KEYS:
+            if getattr(settings, key) != getattr(defaults, key):
+                described[key] = getattr(settings, key)
     else:
-        described = {"render": preset_to_dict(job.graph.preset), "files": list(job.names)}
-    described.update(format=dataclasses.asdict(job.format), overlap=overlap)
+        described = {
+            "render": preset_to_dict(job.graph.preset),
+            "files": list(job.names),
+            "overlap": job.graph.preset.model.overlap,
+        }
+    described.update(format=dataclasses.asdict(job.format))
     text = json.dumps(described, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _check_node_options(precision: str | None, shifts: int | None, seed: int | None) -> None:
+    """Refuse before any track runs what every worker's node would refuse."""
+    if precision is not None and precision not in PRECISIONS:
+        known = ", ".join(PRECISIONS)
+        raise InvalidValueError(f"precision must be one of {known}, got {precision!r}")
+    if precision == "int8":
+        raise InvalidValueError(INT8_REFUSAL)
+    for name, value, low, high in (("shifts", shifts, 0, MAX_SHIFTS), ("seed", seed, 0, None)):
+        if value is not None and (
+            isinstance(value, bool)
+            or not isinstance(value, int)
+            or value < low
+            or (high is not None and value > high)
+        ):
+            expected = f"from {low} to {high}" if high is not None else f">= {low}"
+            raise InvalidValueError(f"{name} must be an integer {expected}, got {value!r}")
 
 
 def plan_batch(
@@ -196,6 +232,9 @@ def plan_batch(
     stems: Sequence[str] | str | None = None,
     model: str | os.PathLike[str] | None = None,
     device: str = "auto",
+    precision: str | None = None,
+    shifts: int | None = None,
+    seed: int | None = None,
     engine: str = "local",
     address: str | None = None,
     workers: int | None = None,
@@ -213,6 +252,8 @@ def plan_batch(
     Exactly one of ``preset`` (render through it) and ``stems`` (separate: ``"all"`` or names)
     is given. ``model`` defaults to the preset's (or ``hdemucs_high_musdb_plus``, exported on
     first use); every track, manifest presets included, runs on that one model.
+    ``precision`` / ``shifts`` / ``seed`` are the node's (see ``SeparatorNode``); None leaves
+    them to each track's preset, or to the node's defaults (auto, 0, 0) when separating.
     """
     if (preset is None) == (stems is None):
         raise InvalidValueError("give either a preset (--preset) or the stems to write (--stems)")
@@ -220,6 +261,7 @@ def plan_batch(
         raise InvalidValueError(f"unknown engine {engine!r}; choose one of: {', '.join(ENGINES)}")
     if device not in DEVICES:
         raise InvalidValueError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
+    _check_node_options(precision, shifts, seed)
     if workers is not None and (isinstance(workers, bool) or workers < 1):
         raise InvalidValueError(f"workers must be at least 1, got {workers}")
     if isinstance(retries, bool) or retries < 0:
@@ -248,6 +290,9 @@ def plan_batch(
     work = Work(
         model=str(model_file),
         device=device,
+        precision=precision,
+        shifts=shifts,
+        seed=seed,
         preset=preset,
         stems=wanted,
         format=format,
@@ -272,18 +317,19 @@ def plan_batch(
                     f"{display(target)}; give one an 'output' folder in a manifest"
                 )
             owners[resolved] = item.input
-        overlap = 0.25 if isinstance(job, Separation) else job.graph.preset.model.overlap
         task = Task(str(item.input), str(folder), item.preset)
         tracks.append(
             PlannedTrack(
                 item,
                 str(item.input.resolve()),
                 model_sha256,
-                _options_hash(job, overlap),
+                _options_hash(job, work),
                 tuple(targets.values()),
                 task,
             )
         )
+    if "fp16" in planning.precisions:  # the variant beside the model, exported with it
+        ensure_model(name, fp16=True, log=log)
     gpus = gpus_per_worker if gpus_per_worker is not None else float(device == "cuda")
     return BatchPlan(
         out_dir, work, tracks, engine, workers, threads, address, gpus, retries, overwrite

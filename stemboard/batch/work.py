@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import logging
 import os
 import time
 from dataclasses import dataclass
@@ -26,9 +27,12 @@ from typing import Any
 
 from stemboard.audio.reading import audio_info
 from stemboard.choices import DEFAULT_CLIP_MODE
+from stemboard.graph.preset_model import ModelSettings
 from stemboard.graph.preset_parse import load_preset_file
 from stemboard.graph.presets import build_graph, find_preset
 from stemboard.render import GraphRender, OutputFormat, RenderJob, Separation, Track
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -38,12 +42,16 @@ class Work:
     ``model``: the ONNX file (the driver has made it exist). ``preset``: render through this
     preset (a file or a shipped name), or separate when None (``stems``: which, None for all).
     ``format`` / ``bit_depth`` / ``clip_mode``: override the preset's outputs, or choose the
-    separated stems' (default wav, 16-bit, rescale). ``threads``: onnxruntime threads per
-    worker (None: onnxruntime's choice).
+    separated stems' (default wav, 16-bit, rescale). ``precision`` / ``shifts`` / ``seed``:
+    the node's, overriding a preset's (None: the preset's, or the node's defaults when
+    separating). ``threads``: CPU threads per worker (None: every core the worker may use).
     """
 
     model: str
     device: str = "auto"
+    precision: str | None = None
+    shifts: int | None = None
+    seed: int | None = None
     preset: str | None = None
     stems: tuple[str, ...] | None = None
     format: str | None = None
@@ -51,6 +59,13 @@ class Work:
     clip_mode: str | None = None
     threads: int | None = None
     allow_external_plugins: bool = False
+
+    def node_settings(self, preset: ModelSettings | None = None) -> ModelSettings:
+        """The node's settings: a preset's ``model:`` (None when separating: the defaults)
+        with this batch's precision, shifts and seed where it gives them. Their name and
+        device are not used: every track runs on the batch's model and device."""
+        base = preset if preset is not None else ModelSettings()
+        return base.overridden(precision=self.precision, shifts=self.shifts, seed=self.seed)
 
 
 @dataclass(frozen=True)
@@ -71,31 +86,45 @@ class Models:
         self._nodes: dict[tuple, Any] = {}
         self._graphs: dict[str, Any] = {}
 
-    def node(self, overlap: float = 0.25, batch_size: int | None = None) -> Any:
-        """The node, with the overlap and batch size a preset asks for (separating: defaults)."""
-        if (overlap, batch_size) not in self._nodes:
+    def node(self, settings: ModelSettings | None = None) -> Any:
+        """The node for these settings (:meth:`Work.node_settings`; None: separating)."""
+        settings = settings or self.work.node_settings()
+        key = (
+            settings.overlap,
+            settings.batch_size,
+            settings.precision,
+            settings.shifts,
+            settings.seed,
+        )
+        if key not in self._nodes:
             from stemboard.node import SeparatorNode
 
-            self._nodes[overlap, batch_size] = SeparatorNode(
+            node = self._nodes[key] = SeparatorNode(
                 self.work.model,
                 device=self.work.device,
-                overlap=overlap,
-                batch_size=batch_size,
+                overlap=settings.overlap,
+                batch_size=settings.batch_size,
                 threads=self.work.threads,
+                precision=settings.precision,
+                shifts=settings.shifts,
+                seed=settings.seed,
             )
-        return self._nodes[overlap, batch_size]
+            log.info("%s", node.describe())
+        return self._nodes[key]
 
     def graph(self, preset: str) -> Any:
-        """The preset's graph on the batch's model, as ``stemboard render --model`` builds it."""
+        """The preset's graph on the batch's model, as ``stemboard render --model`` builds it;
+        its ``graph.preset`` holds the precision, shifts and seed that run."""
         if preset not in self._graphs:
             settings = load_preset_file(
                 find_preset(preset),
                 allow_external=self.work.allow_external_plugins,
                 check_stems=False,
             )
+            settings.model = self.work.node_settings(settings.model)
             self._graphs[preset] = build_graph(
                 settings,
-                separator=self.node(settings.model.overlap, settings.model.batch_size),
+                separator=self.node(settings.model),
                 allow_external_plugins=self.work.allow_external_plugins,
             )
         return self._graphs[preset]

@@ -22,17 +22,42 @@ VERSION_KEY = "stemboard_preset"
 DEFAULT_MODEL = "hdemucs_high_musdb_plus"
 ALL = "all"
 """``outputs.stems: all`` writes every stem the model has."""
+LATER_MODEL_KEYS = ("precision", "shifts", "seed")
+"""``model:`` keys a file holds only when they are not at their default, so that a preset
+that does not use them reads as it did before they existed."""
 
 
 @dataclass
 class ModelSettings:
-    """The separator: a known model name or an ``.onnx`` path, and how ``SeparatorNode`` runs it."""
+    """The separator: a known model name or an ``.onnx`` path, and how ``SeparatorNode`` runs it.
+
+    ``precision``, ``shifts`` and ``seed`` are the node's (``precision`` one of
+    :data:`~stemboard.choices.PRECISIONS`); files written before them hold ``fp16: true``,
+    read as ``precision: fp16``.
+    """
 
     name: str = DEFAULT_MODEL
     device: str = "auto"
     overlap: float = 0.25
     batch_size: int | None = None
-    fp16: bool = False
+    precision: str = "auto"
+    shifts: int = 0
+    seed: int = 0
+
+    @property
+    def fp16(self) -> bool:
+        """Whether the model's ``.fp16.onnx`` variant runs (``precision == "fp16"``)."""
+        return self.precision == "fp16"
+
+    def overridden(self, **settings: Any) -> ModelSettings:
+        """These settings with some replaced; a None value leaves that one as it is.
+
+        Example::
+
+            preset.model.overridden(precision="fp32", shifts=None)  # shifts stay the preset's
+        """
+        changes = {key: value for key, value in settings.items() if value is not None}
+        return dataclasses.replace(self, **changes)
 
 
 @dataclass
@@ -114,7 +139,11 @@ def preset_to_dict(preset: Preset) -> dict:
     data: dict[str, Any] = {VERSION_KEY: SCHEMA_VERSION, "name": preset.name}
     if preset.description:
         data["description"] = preset.description
-    data["model"] = dataclasses.asdict(preset.model)
+    model = dataclasses.asdict(preset.model)
+    later = _changed(preset.model)
+    data["model"] = {
+        key: value for key, value in model.items() if key not in LATER_MODEL_KEYS or key in later
+    }
     if preset.stems:
         data["stems"] = {stem: _changed(settings) for stem, settings in preset.stems.items()}
     if preset.buses:

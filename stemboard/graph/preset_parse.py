@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from stemboard.audio.writing import SUPPORTED_FORMATS, check_clip_mode
-from stemboard.choices import BIT_DEPTHS, CLIP_MODES, DEVICES
+from stemboard.choices import BIT_DEPTHS, CLIP_MODES, DEVICES, PRECISIONS
 from stemboard.errors import GraphError, InvalidValueError, PresetError
 from stemboard.graph.effects import check_spec, format_value
 from stemboard.graph.preset_model import (
@@ -54,6 +54,8 @@ from stemboard.graph.rules import (
     check_tail_seconds,
     plan_routing,
 )
+from stemboard.node.session import INT8_REFUSAL
+from stemboard.node.stream import MAX_SHIFTS
 from stemboard.registry import known_sources
 from stemboard.templates import check_template
 
@@ -68,7 +70,7 @@ _TOP_KEYS = (
     "tail_seconds",
     "outputs",
 )
-_MODEL_KEYS = ("name", "device", "overlap", "batch_size", "fp16")
+_MODEL_KEYS = ("name", "device", "overlap", "batch_size", "precision", "shifts", "seed", "fp16")
 _STEM_KEYS = ("chain", "gain_db", "pan", "mute", "solo")
 _BUS_KEYS = ("inputs", "chain", "gain_db", "pan", "mute")
 _OUTPUT_KEYS = ("mix", "stems", "buses", "format", "bit_depth", "template", "clip_mode")
@@ -189,6 +191,37 @@ def _check_version(data: dict) -> None:
         )
 
 
+def _integer(value: Any, where: str, low: int, high: int | None = None) -> int:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or value < low
+        or (high is not None and value > high)
+    ):
+        expected = f"from {low} to {high}" if high is not None else f">= {low}"
+        raise _error(where, f"expected an integer {expected}, got {format_value(value)}")
+    return value
+
+
+def _precision(fields: dict, default: str) -> str:
+    """``precision``, or the old ``fp16: true`` that meant ``precision: fp16``."""
+    precision = _choice(
+        fields.get("precision", default), "model.precision", "precision", PRECISIONS
+    )
+    if precision == "int8":
+        raise _error("model.precision", INT8_REFUSAL)
+    if "fp16" not in fields:
+        return precision
+    fp16 = _boolean(fields["fp16"], "model.fp16")
+    if "precision" in fields and fp16 != (precision == "fp16"):
+        raise _error(
+            "model.fp16",
+            f"fp16: {format_value(fp16)} (the old spelling of precision: fp16) contradicts "
+            f"precision: {precision}; keep precision only",
+        )
+    return "fp16" if fp16 else precision
+
+
 def _model(value: Any) -> ModelSettings:
     fields = _mapping(value, "model", _MODEL_KEYS)
     defaults = ModelSettings()
@@ -206,7 +239,9 @@ def _model(value: Any) -> ModelSettings:
             fields.get("overlap", defaults.overlap), "model.overlap", 0, 1, high_open=True
         ),
         batch_size=batch_size,
-        fp16=_boolean(fields.get("fp16", defaults.fp16), "model.fp16"),
+        precision=_precision(fields, defaults.precision),
+        shifts=_integer(fields.get("shifts", defaults.shifts), "model.shifts", 0, MAX_SHIFTS),
+        seed=_integer(fields.get("seed", defaults.seed), "model.seed", 0),
     )
 
 

@@ -13,6 +13,7 @@ Example::
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,8 @@ from stemboard.node import SeparatorNode
 
 PRESETS_DIR = Path(__file__).resolve().parents[1] / "presets"
 
+log = logging.getLogger(__name__)
+
 
 def build_graph(
     preset: Preset,
@@ -44,8 +47,9 @@ def build_graph(
     separator: Any = None,
     allow_external_plugins: bool = False,
 ) -> StemGraph:
-    """The graph a preset describes; ``model`` / ``device`` override the preset's, and
-    ``separator`` (a node already built) replaces its model altogether.
+    """The graph a preset describes; ``model`` / ``device`` override the preset's (the other
+    model settings: :meth:`ModelSettings.overridden`), and ``separator`` (a node already
+    built) replaces its model altogether.
 
     The stem names are checked against the model's own (a preset for a model whose stems are
     ``speech, music`` works with that model). Raises :class:`PresetError` naming the file.
@@ -57,8 +61,11 @@ def build_graph(
             device=device or settings.device,
             overlap=settings.overlap,
             batch_size=settings.batch_size,
-            fp16=settings.fp16,
+            precision=settings.precision,
+            shifts=settings.shifts,
+            seed=settings.seed,
         )
+        log.info("%s", separator.describe())
     check_preset_sources(preset, separator.sources)
     options = {"allow_external": allow_external_plugins}
 
@@ -159,6 +166,13 @@ def _chain_specs(chain: Any, where: str) -> list[dict]:
         raise PresetError(f"{where}: {error}") from None
 
 
+def _asked_precision(separator: Any) -> str:
+    """The precision to ask for to run as ``separator`` does (a node keeps what runs, not what
+    was asked): bf16 and fp16 as they are; fp32 as ``auto``, which gives fp32 wherever bf16
+    is not native or not good enough for the model, and bf16 where it is."""
+    return "auto" if separator.precision == "fp32" else separator.precision
+
+
 def graph_to_preset(
     graph: StemGraph,
     name: str,
@@ -170,11 +184,15 @@ def graph_to_preset(
     """The preset that rebuilds ``graph`` (its chains must be pedalboard plugins)."""
     previous: Preset | None = getattr(graph, "preset", None)
     separator = graph.separator
+    # What the preset asked for where the graph came from one; a node keeps its shifts but
+    # not their seed (0 otherwise, the node's default).
     model_settings = ModelSettings(
         name=model or (previous.model.name if previous else str(separator.model_path)),
         device=separator.device if previous is None else previous.model.device,
         overlap=separator.overlap,
-        fp16=previous.model.fp16 if previous else False,
+        precision=previous.model.precision if previous else _asked_precision(separator),
+        shifts=separator.shifts,
+        seed=previous.model.seed if previous else 0,
     )
     stems = {
         stem: StemSettings(

@@ -91,7 +91,6 @@ class OpenVinoSession(Session):
                     f"above {QUALITY_GATE_DB:g} dB against fp32 (weakest {weakest[0]} "
                     f"{weakest[1]:.1f} dB)",
                 )
-            log.info("%s: %s", path.name, self.notes[0])
         self.compiled = self._compile(self.precision)
         del self._model, self._compiled
         self._output = next(o for o in self.compiled.outputs if OUTPUT_NAME in o.get_names())

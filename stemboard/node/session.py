@@ -94,10 +94,9 @@ def _create(path: Path, device: str, precision: str, threads: int | None, backen
 
 def _create_on_cpu(path: Path, precision: str, threads: int, backend: str) -> Session:
     choice = _cpu_choice(precision, threads, backend)
-    # a wish that was not met is a warning; what `auto` found is for the -v output
-    report = log.info if precision == "auto" else log.warning
-    for note in choice.notes:
-        report("%s: %s", path.name, note)
+    if precision != "auto":  # a wish that was not met; what `auto` found is in describe()
+        for note in choice.notes:
+            log.warning("%s: %s", path.name, note)
     if choice.backend == "openvino":
         from stemboard.node.openvino_session import OpenVinoSession
 

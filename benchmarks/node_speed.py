@@ -133,6 +133,32 @@ def snr_by_stem(reference: np.ndarray, got: np.ndarray) -> list[float]:
     return out
 
 
+def overlap_speeds(args: argparse.Namespace) -> int:
+    """The default node's time at each overlap on the same audio: the speed side of the
+    overlap trade (its quality side: tools/evaluate_demo.py --sweep)."""
+    overlaps = [float(text) for text in args.overlaps.split(",")]
+    with tempfile.TemporaryDirectory() as scratch:
+        path = onnx_model(args, scratch)
+        rows = []
+        for overlap in overlaps:
+            node = SeparatorNode(path, device=args.device, overlap=overlap)
+            audio = music_like(args.seconds, node.sample_rate, seed=1)
+            run = lambda node=node, audio=audio: node.separate(audio, node.sample_rate)  # noqa: E731
+            seconds = timed(run, args.repeats)
+            stride, _ = stride_for(node.segment_samples, overlap)
+            rows.append(
+                (overlap, segments_needed(audio.shape[1], node.segment_samples, stride), seconds)
+            )
+    print(f"{Path(path).name}, {args.seconds:g} s of music-like audio, {node.describe()}")
+    print(f"{'overlap':>8}{'segments':>10}{'seconds':>9}{'x realtime':>11}{'vs first':>10}")
+    for overlap, count, seconds in rows:
+        print(
+            f"{overlap:>8g}{count:>10}{seconds:>9.3f}{args.seconds / seconds:>11.1f}"
+            f"{rows[0][2] / seconds:>9.2f}x"
+        )
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_weight_arguments(parser)
@@ -143,7 +169,13 @@ def main() -> int:
     parser.add_argument("--ghz", type=float, help="the clock for the peak (default: read it)")
     parser.add_argument("--batch-size", type=int, help="node batch size (default: the node's)")
     parser.add_argument("--overlap", type=float, help="node overlap (default: the node's)")
+    parser.add_argument(
+        "--overlaps",
+        help="instead: time the default node at these overlaps, e.g. 0.1,0.25,0.5 (no tutorial)",
+    )
     args = parser.parse_args()
+    if args.overlaps:
+        return overlap_speeds(args)
 
     model, arch = torch_model(args)
     model = model.to(args.device)

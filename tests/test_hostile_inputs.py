@@ -339,6 +339,8 @@ def test_a_signal_mid_render_stops_cleanly_and_leaves_no_partial_file(
             str(out),
             "--model",
             str(identity_model),
+            "--overlap",  # ten times the segments: the render lasts seconds, not a blink
+            "0.9",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

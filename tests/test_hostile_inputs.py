@@ -344,6 +344,9 @@ def test_a_signal_mid_render_stops_cleanly_and_leaves_no_partial_file(
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        # a pytest started in the background of a shell has SIGINT ignored, and so would its
+        # children: the CLI must see it as a terminal user's Ctrl-C
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         deadline = time.monotonic() + 60

@@ -69,8 +69,8 @@ def test_the_first_output_comes_after_latency_samples(identity_model, batch_size
     assert first.shape[-1] > 0
     rest = stream.push(x[:, node.latency_samples :])
     out = np.concatenate([first, rest, stream.finish()], axis=-1)
-    np.testing.assert_array_equal(out[0], x[:, : out.shape[-1]])
-    assert out.shape[-1] == x.shape[1] - node.latency_samples + 1 + node.latency_samples - 1
+    np.testing.assert_allclose(out[0], x[:, : out.shape[-1]], rtol=0, atol=1e-6)
+    assert out.shape[-1] == x.shape[1]
 
 
 def test_channels_last_and_mono_layouts_come_back_as_given(identity):

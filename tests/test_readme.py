@@ -62,7 +62,8 @@ def test_every_readme_snippet_runs_as_written(tmp_path):
         assert "Traceback" not in done.stderr, f"README line {line}: {done.stderr}"
     assert (tmp_path / "out" / "song" / "vocals.wav").is_file()
     assert (tmp_path / "out-cli" / "song" / "karaoke.wav").is_file()
-    assert not (tmp_path / "cache").exists()
+    # nothing was exported; the cache holds at most the quality gate's verdicts
+    assert not list((tmp_path / "cache").glob("*.onnx"))
 
 
 def test_what_the_readme_shows_in_full_is_the_whole_example():

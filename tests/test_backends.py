@@ -248,3 +248,37 @@ def test_openvino_is_imported_without_its_telemetry(tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "None"
     assert not (tmp_path / "intel").exists()
+
+
+def test_the_cli_runs_without_openvino_and_says_what_it_fell_back_to(tmp_path):
+    """The whole command with OpenVINO absent: onnxruntime runs it, an explicit bf16 is one
+    warning line, and the stems are written."""
+    from audio_files import write_audio
+
+    from stemboard.synth import generate_song
+
+    song = generate_song(2000000, 3.0)
+    wav = write_audio(tmp_path / "song.wav", song.mix)
+    code = (
+        "import sys\n"
+        "sys.modules['openvino'] = None\n"
+        "from stemboard.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    command = [sys.executable, "-c", code, "-v", "separate", str(wav), "-o", str(tmp_path / "o")]
+    done = subprocess.run(
+        [*command, "--model", "demo", "--precision", "bf16", "--device", "cpu"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "bf16 needs OpenVINO (OpenVINO is not installed); running fp32" in done.stderr
+    assert "onnxruntime fp32 on the CPU" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert sorted(p.name for p in (tmp_path / "o" / "song").iterdir()) == [
+        "bass.wav",
+        "drums.wav",
+        "other.wav",
+        "vocals.wav",
+    ]

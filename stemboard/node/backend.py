@@ -124,8 +124,12 @@ class Session:
 
 
 def available(module: str) -> bool:
-    """Whether a runtime's package is installed (without importing it)."""
-    return importlib.util.find_spec(module) is not None
+    """Whether a runtime's package is installed (without importing it); a module blocked with
+    ``sys.modules[name] = None`` counts as absent."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ValueError:  # in sys.modules as None, or without a spec
+        return False
 
 
 def _budget() -> CpuBudget:

@@ -188,7 +188,9 @@ def model_path(model: str | os.PathLike, *, fp16: bool = False) -> Path:
     text = os.fspath(model)
     if text in PACKAGED:
         if fp16:
-            raise InvalidValueError(f"the packaged model {text!r} has no fp16 variant; drop --fp16")
+            raise InvalidValueError(
+                f"the packaged model {text!r} has no fp16 variant; use precision fp32 or auto"
+            )
         path = packaged_model_path(text)
         if not path.is_file():
             raise ModelNotFoundError(

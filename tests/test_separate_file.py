@@ -167,7 +167,10 @@ def test_cli_fp16_is_the_deprecated_spelling_of_precision_fp16(song, tmp_path, c
     alias = capsys.readouterr().err.splitlines()
     assert separate_demo(song, tmp_path / "b", "--precision", "fp16") == 1
     (spelled,) = capsys.readouterr().err.splitlines()
-    assert spelled == "stemboard: error: the packaged model 'demo' has no fp16 variant; drop --fp16"
+    assert spelled == (
+        "stemboard: error: the packaged model 'demo' has no fp16 variant; "
+        "use precision fp32 or auto"
+    )
     assert alias == [
         "stemboard: warning: --fp16 is deprecated (removed in the next release); use --precision "
         "fp16",

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from stemboard.atomic import atomic_path
+from stemboard.audio.layout import match_channels
 from stemboard.errors import ModelFormatError
 from stemboard.model_format import (
     INPUT_NAME,
@@ -126,7 +127,9 @@ class OpenVinoSession(Session):
         seconds = info.segment_samples / info.sample_rate
         audio = music_like(seconds + 0.01, info.sample_rate, seed=7)[:, : info.segment_samples]
         mono = audio.mean(axis=0)
-        audio = match_model_channels((audio - mono.mean()) / mono.std(), info.audio_channels)
+        audio = ((audio - mono.mean()) / mono.std()).astype(np.float32)
+        if len(audio) != info.audio_channels:  # a model of other channels gets the mono mix
+            audio = match_channels(audio.mean(axis=0, keepdims=True), info.audio_channels)
         outputs = {}
         for precision in ("fp32", "bf16"):
             compiled = self._compile(precision)
@@ -171,13 +174,6 @@ class OpenVinoSession(Session):
 def _stems_port(compiled):
     """The compiled model's ``stems`` output (the contract allows others beside it)."""
     return next(port for port in compiled.outputs if OUTPUT_NAME in port.get_names())
-
-
-def match_model_channels(audio: np.ndarray, channels: int) -> np.ndarray:
-    """``[2, n]`` test audio as the model's channel count, float32."""
-    if channels == len(audio):
-        return audio.astype(np.float32)
-    return np.repeat(audio.mean(axis=0, keepdims=True), channels, axis=0).astype(np.float32)
 
 
 def _read_json(path: Path) -> dict:

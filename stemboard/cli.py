@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import logging
 import os
 import signal
@@ -734,6 +735,91 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, printable(f"{self.prog}: error: {message}\n"))
 
 
+# -- studio ------------------------------------------------------------------------------------
+
+
+def _add_studio(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "studio",
+        help="a local web mixer: hear the stems, build effect chains, save presets",
+        description=(
+            "Start the studio on a local address, print its URL and open it in the browser. "
+            "Each FILE is opened and separated in the background; more can be opened or "
+            "dropped in the page. Presets and exports go to --out. Needs stemboard[studio]."
+        ),
+    )
+    parser.add_argument("inputs", nargs="*", metavar="FILE", help="audio files to open")
+    parser.add_argument(
+        "--model",
+        default=DEFAULT_MODEL,
+        help=f"an exported .onnx file or a known name: demo, {DEFAULT_MODEL} (the default)",
+    )
+    _add_device(parser)
+    _add_node_options(parser)
+    parser.add_argument("--overlap", type=_overlap, default=0.25, help="default 0.25")
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="the address to serve on (default 127.0.0.1, this machine only; any other "
+        "address lets everyone who reaches it use the studio)",
+    )
+    parser.add_argument(
+        "--port",
+        type=_number(int, lambda v: 0 <= v <= 65535, "a port in [0, 65535]"),
+        default=0,
+        help="the port (default 0: any free one)",
+    )
+    parser.add_argument(
+        "--no-browser", action="store_true", help="print the URL, do not open a browser"
+    )
+    parser.add_argument(
+        "-o",
+        "--out",
+        default="studio-out",
+        metavar="DIR",
+        help="where saved presets and exports go (default ./studio-out)",
+    )
+    parser.add_argument(
+        "--max-upload-mb",
+        type=_number(float, lambda v: v > 0, "a size in MB > 0"),
+        default=1024,
+        metavar="MB",
+        help="the largest file the page may upload (default 1024)",
+    )
+    parser.set_defaults(run=_run_studio)
+
+
+def _run_studio(args: argparse.Namespace) -> int:
+    for module in ("starlette", "uvicorn"):
+        if importlib.util.find_spec(module) is None:
+            raise StemboardError(
+                f"stemboard studio needs {module}: pip install 'stemboard[studio]'"
+            )
+    from stemboard.render import check_destination
+    from stemboard.studio.server import serve
+    from stemboard.studio.workspace import Studio
+
+    check_destination(args.out)
+    studio = Studio(
+        args.model,
+        device=args.device,
+        precision=args.precision or "auto",
+        overlap=args.overlap,
+        shifts=args.shifts or 0,
+        seed=args.seed or 0,
+        out_dir=args.out,
+        max_upload_bytes=round(args.max_upload_mb * 1024 * 1024),
+    )
+    try:
+        for path in args.inputs:
+            studio.open_file(path)
+    except BaseException:
+        studio.close()
+        raise
+    serve(studio, args.host, args.port, open_browser=not args.no_browser, say=_say)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="stemboard", description="Hybrid Demucs source separation as a processing node."
@@ -749,6 +835,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_presets(commands)
     _add_evaluate(commands)
     _add_demo(commands)
+    _add_studio(commands)
     _add_verbose(parser, default=False)
     for command in commands.choices.values():
         _add_verbose(command)

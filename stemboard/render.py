@@ -149,6 +149,10 @@ class RenderJob:
 
     tail_seconds = 0.0
 
+    def output_channels(self, input_channels: int) -> int:
+        """The channels of every output file: the input's."""
+        return input_channels
+
     def format_of(self, key: Hashable) -> OutputFormat:
         """The format of output ``key``'s file."""
         return self.format
@@ -228,7 +232,7 @@ class RenderJob:
                         AudioWriter(
                             target,
                             info.sample_rate,
-                            info.channels,
+                            self.output_channels(info.channels),
                             self.format_of(key).format,
                             self.format_of(key).bit_depth,
                             self.format_of(key).quality,

@@ -1,0 +1,151 @@
+"""The studio's stem cache: a track's stems, once separated, kept per (file, model, options).
+
+A cache entry is a folder named by a key: the SHA-256 of the audio file's bytes and of
+everything that changes the node's output (the model's weights, segment length, overlap,
+precision, shifts and their seed). It holds one 32-bit float stereo WAV per stem — exactly the
+node's output, in stereo even for a mono file (as the graph separates it) — and
+``stems.json``. An entry is made in a hidden folder beside it and renamed into place when
+complete, so an interrupted separation leaves nothing that looks like an entry.
+
+Example::
+
+    cache = StemCache(cache_dir() / "studio")
+    key = cache.key("song.wav", node)
+    folder = cache.find(key, node.sources) or cache.separate(node, "song.wav", key)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pedalboard.io import AudioFile
+
+from stemboard.render import OutputFormat, Progress, Separation
+
+ENTRY_VERSION = 1
+_MANIFEST = "stems.json"
+_HASH_BLOCK = 1 << 20
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file's bytes, read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_HASH_BLOCK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def node_identity(node: Any) -> dict[str, Any]:
+    """What makes a node's stems what they are (not where or how fast it runs)."""
+    info = node.session.info
+    return {
+        "weights_sha256": info.weights_sha256,
+        "segment_samples": info.segment_samples,
+        "sources": list(node.sources),
+        "overlap": node.overlap,
+        "precision": node.precision,
+        "shifts": node.shifts,
+        "offsets": [int(offset) for offset in node.offsets],
+    }
+
+
+class _StereoSeparation(Separation):
+    """A node's stems as stereo files, whatever the input's channels."""
+
+    def output_channels(self, input_channels: int) -> int:
+        return 2
+
+    def _open(self, sample_rate: float, channels: int, normalisation: Any) -> Any:
+        return super()._open(sample_rate, 2, normalisation)
+
+
+class StemCache:
+    """Stem folders under ``root``, one per key (see the module)."""
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+
+    def key(self, audio: str | os.PathLike, node: Any) -> str:
+        """The entry key of ``audio`` separated by ``node``."""
+        facts = {"version": ENTRY_VERSION, "audio": file_digest(audio), **node_identity(node)}
+        return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:32]
+
+    def find(self, key: str, sources: Sequence[str]) -> Path | None:
+        """The entry's folder if it is complete, with every stem of ``sources``."""
+        folder = self.root / key
+        try:
+            manifest = json.loads((folder / _MANIFEST).read_text())
+        except (OSError, ValueError):
+            return None
+        if manifest.get("sources") != list(sources):
+            return None
+        if not all((folder / f"{stem}.wav").is_file() for stem in sources):
+            return None
+        return folder
+
+    def separate(
+        self,
+        node: Any,
+        audio: str | os.PathLike,
+        key: str,
+        progress: Progress | None = None,
+    ) -> Path:
+        """Separate ``audio`` into a new entry and return its folder."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        work = self.root / f".{key}.{secrets.token_hex(4)}"
+        job = _StereoSeparation(node, None, OutputFormat("wav", 32), "{name}.{ext}")
+        try:
+            (track,) = job.plan([audio], work)
+            job.run(track, progress=progress)
+            manifest = {"version": ENTRY_VERSION, "sources": list(node.sources)}
+            (work / _MANIFEST).write_text(json.dumps(manifest))
+            final = self.root / key
+            try:
+                work.rename(final)
+            except OSError:  # another separation of the same track got there first
+                if self.find(key, node.sources) is None:
+                    raise
+        finally:
+            if work.exists():
+                shutil.rmtree(work, ignore_errors=True)
+        return final
+
+
+def read_stems(folder: Path, sources: Sequence[str], start: int, stop: int) -> np.ndarray:
+    """Frames ``[start, stop)`` of every stem of an entry: float32 ``[sources, 2, n]``."""
+    stems = []
+    for stem in sources:
+        with AudioFile(str(folder / f"{stem}.wav")) as f:
+            start_at = min(start, f.frames)
+            f.seek(start_at)
+            stems.append(f.read(max(0, min(stop, f.frames) - start_at)))
+    return np.stack(stems).astype(np.float32, copy=False)
+
+
+def stem_frames(folder: Path, stem: str) -> int:
+    """How many frames a stem file of an entry holds."""
+    with AudioFile(str(folder / f"{stem}.wav")) as f:
+        return f.frames
+
+
+def peaks(folder: Path, stem: str, buckets: int) -> list[list[float]]:
+    """Up to ``buckets`` (min, max) pairs over a stem, both channels together, for a waveform
+    view (one pair per frame when the stem is shorter)."""
+    with AudioFile(str(folder / f"{stem}.wav")) as f:
+        audio = f.read(f.frames)
+    if audio.shape[-1] == 0:
+        return []
+    count = min(buckets, audio.shape[-1])
+    starts = np.linspace(0, audio.shape[-1], count, endpoint=False).astype(np.int64)
+    low = np.minimum.reduceat(audio.min(axis=0), starts)
+    high = np.maximum.reduceat(audio.max(axis=0), starts)
+    return [[round(float(a), 4), round(float(b), 4)] for a, b in zip(low, high, strict=True)]

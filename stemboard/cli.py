@@ -795,11 +795,13 @@ def _run_studio(args: argparse.Namespace) -> int:
             raise StemboardError(
                 f"stemboard studio needs {module}: pip install 'stemboard[studio]'"
             )
+    from stemboard.models import ensure_model
     from stemboard.render import check_destination
     from stemboard.studio.server import serve
     from stemboard.studio.workspace import Studio
 
     check_destination(args.out)
+    ensure_model(args.model, fp16=args.precision == "fp16")
     studio = Studio(
         args.model,
         device=args.device,

@@ -36,11 +36,27 @@ LAYERS = {
     "stemboard.models": 4,
     "stemboard.batch": 5,
     "stemboard.demo": 5,
+    "stemboard.studio": 5,
     "stemboard.cli": 5,
     "stemboard": 6,
 }
-RUNTIME = ("stemboard.audio", "stemboard.node", "stemboard.graph", "stemboard.render")
-HEAVY = ("onnxruntime", "openvino", "pedalboard", "yaml", "torch", "matplotlib")
+RUNTIME = (
+    "stemboard.audio",
+    "stemboard.node",
+    "stemboard.graph",
+    "stemboard.render",
+    "stemboard.studio",
+)
+HEAVY = (
+    "onnxruntime",
+    "openvino",
+    "pedalboard",
+    "yaml",
+    "torch",
+    "matplotlib",
+    "starlette",
+    "uvicorn",
+)
 
 
 def module_name(path: Path) -> str:

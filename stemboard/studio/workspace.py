@@ -139,7 +139,6 @@ class Studio:
         max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
         node: Any = None,
     ):
-        from stemboard.models import ensure_model
         from stemboard.node import SeparatorNode
 
         given = Path(model)
@@ -153,7 +152,6 @@ class Studio:
             seed=seed,
         )
         if node is None:
-            ensure_model(self.model.name, fp16=self.model.fp16)
             node = SeparatorNode(
                 self.model.name,
                 device=device,

@@ -78,6 +78,7 @@ def test_solo_silences_the_others_and_pan_is_constant_power(identity):
             "'drums' already feeds bus 'a'",
         ),
         ({"buses": {"mix": Bus(inputs=["bass"])}}, "reserved for the mix"),
+        ({"buses": {"master": Bus(inputs=["bass"])}}, "reserved for the master chain"),
         ({"stems": {"vocals": "reverb"}}, r"stems\.vocals\.chain: expected a pedalboard plugin"),
         ({"stems": {"vocals": [Reverb()]}}, r"wrap a list of plugins in pedalboard\.Pedalboard"),
         ({"master": 3}, "master: expected a pedalboard plugin"),

@@ -162,6 +162,8 @@ def plan_routing(buses: Mapping[str, Sequence[str]], sources: Sequence[str] | No
             )
         if bus == MIX:
             raise located(where, f"bus name {MIX!r} is reserved for the mix output")
+        if bus == "master":  # the master chain's name in presets, the studio and messages
+            raise located(where, "bus name 'master' is reserved for the master chain")
     feeds: dict[str, str] = {}
     for bus, inputs in buses.items():
         where = f"buses.{bus}.inputs"

@@ -64,7 +64,8 @@ def serve(
     open_browser: bool = True,
     say: Callable[[str], None] = print,
 ) -> None:
-    """Serve ``studio`` on ``host:port`` until interrupted; the studio is closed after."""
+    """Serve ``studio`` on ``host:port`` until Ctrl-C (which ends it normally); the studio is
+    closed after, cancelling a running job (whose files are removed)."""
     import uvicorn
 
     from stemboard.studio.app import create_app
@@ -86,6 +87,9 @@ def serve(
         threading.Timer(0.5, webbrowser.open, args=(url,)).start()
     try:
         server.run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn shut down gracefully, then raised the signal again
+        pass
     finally:
         sock.close()
         studio.close()
+    say(f"stemboard studio: stopped; saved presets and exports are in {studio.out_dir}")

@@ -183,6 +183,7 @@ class Studio:
             "effects": effect_registry(),
             "presets": [path.stem for path in shipped_presets()],
             "max_upload_bytes": self.max_upload_bytes,
+            "max_preview_seconds": MAX_PREVIEW_SECONDS,
             "out_dir": str(self.out_dir),
         }
 
@@ -247,6 +248,11 @@ class Studio:
             if target.stat().st_size == 0:
                 raise InvalidValueError(f"{target.name}: the upload is empty")
             return self.open_file(target, target.name)
+        except StemboardError as error:
+            self.discard_upload(target)
+            # the page knows the file by its name; the studio's temporary folder is no news
+            message = str(error).replace(display(target), target.name)
+            raise type(error)(message) from None
         except BaseException:
             self.discard_upload(target)
             raise

@@ -34,7 +34,7 @@ async function start() {
   let track = null;
   const getTrack = () => track;
   const transport = new Transport(mixer, () => preview.onRegion());
-  const preview = new Preview({ session, mixer, transport, getTrack });
+  const preview = new Preview({ session, mixer, transport, getTrack, maxSeconds: info.max_preview_seconds });
   const presets = new PresetPanel(session);
   const exporter = new ExportPanel(session, getTrack);
   new BusDialog(session);

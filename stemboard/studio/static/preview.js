@@ -6,8 +6,7 @@ import { showError } from "./message.js";
 import { hasEffects, previewMode } from "./session.js";
 import { formatTime } from "./transport.js";
 
-/** docs/studio.md: a preview covers at most 30 s; a longer loop is heard from its start. */
-const MAX_PREVIEW_SECONDS = 30;
+/** A preview covers at most api/info's max_preview_seconds; a longer loop is heard from its start. */
 /** Milliseconds of quiet after an edit before the region is rendered again. */
 const DEBOUNCE_MS = 400;
 
@@ -24,8 +23,9 @@ function renderKey(trackId, preset, mode, start, end) {
 
 export class Preview {
   /** getTrack: the open track once its stems are loaded, else null. */
-  constructor({ session, mixer, transport, getTrack }) {
+  constructor({ session, mixer, transport, getTrack, maxSeconds }) {
     this.session = session;
+    this.maxSeconds = maxSeconds;
     this.mixer = mixer;
     this.transport = transport;
     this.getTrack = getTrack;
@@ -114,7 +114,7 @@ export class Preview {
     const mode = previewMode(preset);
     const region = this.transport.region();
     const start = region.start;
-    const end = Math.min(region.end, start + MAX_PREVIEW_SECONDS);
+    const end = Math.min(region.end, start + this.maxSeconds);
     const key = renderKey(track.id, preset, mode, start, end);
     this.pending?.abort();
     if (this.last?.key === key) {
@@ -140,7 +140,7 @@ export class Preview {
       const wet = { mode, start, end: start + answer.frames / answer.sampleRate, buffers };
       const seconds = ((performance.now() - began) / 1000).toFixed(2);
       const what = mode === "mix" ? "the mix" : "the stems";
-      const clipped = end < region.end ? ` (the first ${MAX_PREVIEW_SECONDS} s of the loop)` : "";
+      const clipped = end < region.end ? ` (the first ${this.maxSeconds} s of the loop)` : "";
       const span = `${formatTime(start)}–${formatTime(wet.end)}`;
       const said = `Hearing ${what} with effects, ${span}${clipped}: rendered in ${seconds} s`;
       this.last = { key, wet, said };

@@ -29,6 +29,7 @@ export class Tracks {
       this.el.file.value = "";
     });
     this.acceptDrops();
+    this.el.file.disabled = false; // off in the HTML until a chosen file has somewhere to go
   }
 
   acceptDrops() {

@@ -28,6 +28,7 @@ RUNTIME_TESTS = [
     "test_render.py",
     "test_presets_schema.py",
     "test_imports.py",
+    "test_studio_api.py",
 ]
 
 

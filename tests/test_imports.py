@@ -20,6 +20,7 @@ LAYERS = {
     "stemboard.lazy": 0,
     "stemboard.choices": 0,
     "stemboard.atomic": 0,
+    "stemboard.digest": 0,
     "stemboard.console": 0,
     "stemboard.offline": 0,
     "stemboard.templates": 0,

@@ -15,8 +15,9 @@ import torch
 from torchaudio.models import HDemucs
 
 from stemboard import registry
+from stemboard.digest import sha256_file
 from stemboard.errors import CheckpointError
-from stemboard.export.weights import load_checkpoint, resolve_bundle, sha256_file
+from stemboard.export.weights import load_checkpoint, resolve_bundle
 
 TINY = registry.architecture("tiny")
 OFFICIAL = registry.bundle("hdemucs_high_musdb_plus")

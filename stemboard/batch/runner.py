@@ -38,8 +38,9 @@ from stemboard.batch.engines import LocalEngine, RayEngine, import_ray
 from stemboard.batch.inputs import Item, find_tracks
 from stemboard.batch.ledger import Key, Ledger
 from stemboard.batch.report import BatchReport, TrackReport
-from stemboard.batch.work import Models, Task, Work, job_for, sha256_file
+from stemboard.batch.work import Models, Task, Work, job_for
 from stemboard.choices import DEVICES, PRECISIONS
+from stemboard.digest import sha256_file
 from stemboard.errors import InvalidValueError
 from stemboard.graph.preset_model import LATER_MODEL_KEYS, ModelSettings, preset_to_dict
 from stemboard.model_format import ModelInfo, read_file_metadata

@@ -17,7 +17,6 @@ Example::
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
 import os
 import time
@@ -27,6 +26,7 @@ from typing import Any
 
 from stemboard.audio.reading import audio_info
 from stemboard.choices import DEFAULT_CLIP_MODE
+from stemboard.digest import sha256_file
 from stemboard.graph.preset_model import ModelSettings
 from stemboard.graph.preset_parse import load_preset_file
 from stemboard.graph.presets import build_graph, find_preset
@@ -150,15 +150,6 @@ def job_for(work: Work, preset: str | None, models: Models) -> RenderJob:
             bit_depth=work.bit_depth or outputs.bit_depth,
         )
     return GraphRender(graph, outputs, clip_mode=work.clip_mode)
-
-
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    """The sha256 of a file's content, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        while block := file.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class Renderer:

@@ -23,6 +23,7 @@ import torch
 import torchaudio
 
 from stemboard.atomic import atomic_path
+from stemboard.digest import sha256_file
 from stemboard.errors import CheckpointError, CheckpointNotFoundError
 from stemboard.registry import Architecture, Bundle
 
@@ -32,15 +33,6 @@ _DOWNLOAD_TIMEOUT_S = 30
 # torch.save writes a zip archive; the legacy format (and plain pickles) opens with PROTO 2..5.
 _ZIP_MAGIC = b"PK\x03\x04"
 _PICKLE_PROTOCOLS = (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    """Hex sha256 of the file at ``path``, read in blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        while block := file.read(_CHUNK_BYTES):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def load_checkpoint(

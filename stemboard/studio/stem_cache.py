@@ -28,20 +28,11 @@ from typing import Any
 import numpy as np
 from pedalboard.io import AudioFile
 
+from stemboard.digest import sha256_file
 from stemboard.render import OutputFormat, Progress, Separation
 
 ENTRY_VERSION = 1
 _MANIFEST = "stems.json"
-_HASH_BLOCK = 1 << 20
-
-
-def file_digest(path: str | os.PathLike) -> str:
-    """The SHA-256 of a file's bytes, read in blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_HASH_BLOCK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def node_identity(node: Any) -> dict[str, Any]:
@@ -76,7 +67,7 @@ class StemCache:
 
     def key(self, audio: str | os.PathLike, node: Any) -> str:
         """The entry key of ``audio`` separated by ``node``."""
-        facts = {"version": ENTRY_VERSION, "audio": file_digest(audio), **node_identity(node)}
+        facts = {"version": ENTRY_VERSION, "audio": sha256_file(audio), **node_identity(node)}
         return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:32]
 
     def find(self, key: str, sources: Sequence[str]) -> Path | None:

@@ -26,7 +26,6 @@ import secrets
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -220,25 +219,10 @@ class Studio:
             self.tracks[track.id] = track
         return track
 
-    def upload(self, name: str, chunks: Iterable[bytes]) -> StudioTrack:
-        """Open an uploaded file: ``chunks`` (bytes) are stored in the studio's own temporary
-        folder, up to the size limit; a file that is not usable audio is removed again."""
-        target = self.upload_target(name)
-        size = 0
-        try:
-            with open(target, "wb") as f:
-                for chunk in chunks:
-                    size += len(chunk)
-                    if size > self.max_upload_bytes:
-                        raise UploadTooLargeError(self.too_large(name))
-                    f.write(chunk)
-        except BaseException:
-            self.discard_upload(target)
-            raise
-        return self.open_upload(target)
-
     def upload_target(self, name: str) -> Path:
-        """Where an upload called ``name`` is stored: a new folder of its own."""
+        """Where an upload called ``name`` is stored: a new folder of its own. The web layer
+        streams the body there (up to :attr:`max_upload_bytes`), then calls :meth:`open_upload`,
+        or :meth:`discard_upload` if the body did not arrive whole."""
         safe = safe_file_name(name)
         return Path(tempfile.mkdtemp(dir=self.uploads)) / safe
 

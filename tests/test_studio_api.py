@@ -195,6 +195,27 @@ def test_a_song_opened_again_comes_from_the_cache(tmp_path, identity_model, song
         changed.close()
 
 
+def test_a_separation_killed_a_day_ago_leaves_nothing_behind(tmp_path, identity_model, song):
+    cache = tmp_path / "cache"
+    stale, fresh = cache / ".deadbeef.0001", cache / ".cafe.0002"
+    for folder in (stale, fresh):
+        folder.mkdir(parents=True)
+        (folder / "drums.wav").write_bytes(b"half a file")
+    day_ago = time.time() - 25 * 3600
+    os.utime(stale, (day_ago, day_ago))
+    studio = Studio(identity_model, out_dir=tmp_path / "out", cache=cache)
+    try:
+        track = studio.open_file(song)
+        deadline = time.monotonic() + WAIT_SECONDS
+        while track.job.state not in ("done", "failed") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert track.job.state == "done"
+    finally:
+        studio.close()
+    # the stale folder is gone; one that may be another studio's separation running now stays
+    assert sorted(p.name for p in cache.iterdir()) == sorted([track.stems.name, fresh.name])
+
+
 def test_stems_are_refused_until_they_are_separated(client, studio, song):
     gate = threading.Event()
     studio.jobs.submit("hold", lambda progress: gate.wait(WAIT_SECONDS) and [])  # the queue waits

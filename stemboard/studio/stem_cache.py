@@ -5,7 +5,9 @@ everything that changes the node's output (the model's weights, segment length, 
 precision, shifts and their seed). It holds one 32-bit float stereo WAV per stem — exactly the
 node's output, in stereo even for a mono file (as the graph separates it) — and
 ``stems.json``. An entry is made in a hidden folder beside it and renamed into place when
-complete, so an interrupted separation leaves nothing that looks like an entry.
+complete, so an interrupted separation leaves nothing that looks like an entry; a hidden
+folder that a killed process could not remove is removed by a later separation once it is a
+day old (no separation runs that long, so it is nobody's work in progress).
 
 Example::
 
@@ -21,6 +23,7 @@ import json
 import os
 import secrets
 import shutil
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -32,6 +35,7 @@ from stemboard.digest import sha256_file
 from stemboard.render import OutputFormat, Progress, Separation
 
 ENTRY_VERSION = 1
+LEFTOVER_SECONDS = 24 * 3600
 _MANIFEST = "stems.json"
 
 
@@ -70,6 +74,19 @@ class StemCache:
         facts = {"version": ENTRY_VERSION, "audio": sha256_file(audio), **node_identity(node)}
         return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:32]
 
+    def remove_leftovers(self, age: float = LEFTOVER_SECONDS) -> list[Path]:
+        """Remove the hidden work folders older than ``age`` seconds; returns them."""
+        removed = []
+        for folder in self.root.glob(".*"):
+            try:
+                old = time.time() - folder.stat().st_mtime > age
+            except OSError:  # removed meanwhile
+                continue
+            if old and folder.is_dir():
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder)
+        return removed
+
     def find(self, key: str, sources: Sequence[str]) -> Path | None:
         """The entry's folder if it is complete, with every stem of ``sources``."""
         folder = self.root / key
@@ -92,6 +109,7 @@ class StemCache:
     ) -> Path:
         """Separate ``audio`` into a new entry and return its folder."""
         self.root.mkdir(parents=True, exist_ok=True)
+        self.remove_leftovers()
         work = self.root / f".{key}.{secrets.token_hex(4)}"
         job = _StereoSeparation(node, None, OutputFormat("wav", 32), "{name}.{ext}")
         try:

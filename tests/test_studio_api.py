@@ -35,6 +35,7 @@ pytest.importorskip("starlette", reason="no studio extra: pip install 'stemboard
 from starlette.testclient import TestClient
 
 from stemboard.studio.app import create_app
+from stemboard.studio.server import addresses, is_loopback
 from stemboard.studio.workspace import Studio
 
 RATE = 44100
@@ -346,6 +347,26 @@ def test_a_preview_is_at_most_thirty_seconds(client, tmp_path):
         json={"preset": {"stemboard_preset": 1}, "start": 0, "end": 31},
     )
     assert "a preview is at most 30 s" in error_of(answer, 400)
+
+
+def test_the_studio_loads_no_external_plugin(client):
+    preset = {
+        "stemboard_preset": 1,
+        "stems": {"drums": {"chain": [{"plugin": "external", "path": "/tmp/evil.vst3"}]}},
+    }
+    for path in ("/api/presets/check", "/api/presets/save"):
+        answer = client.post(path, json={"preset": preset, "filename": "evil"})
+        assert "external plugin '/tmp/evil.vst3' refused" in error_of(answer, 400)
+    effects = client.get("/api/info").json()["effects"]
+    assert not {"external", "VST3Plugin", "AudioUnitPlugin"} & set(effects)
+
+
+def test_the_studio_answers_to_its_loopback_names_only():
+    assert addresses("127.0.0.1", 8000) == ["127.0.0.1:8000", "[::1]:8000", "localhost:8000"]
+    assert addresses("::1", 8000) == ["127.0.0.1:8000", "[::1]:8000", "localhost:8000"]
+    assert addresses("192.0.2.7", 8000) == ["192.0.2.7:8000"]  # --host: that name only
+    assert is_loopback("localhost") and is_loopback("127.0.0.2") and is_loopback("::1")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.0.2.7")
 
 
 def test_a_body_that_is_not_a_json_object_is_refused(client, song):

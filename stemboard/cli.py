@@ -786,6 +786,14 @@ def _add_studio(commands: argparse._SubParsersAction) -> None:
         metavar="MB",
         help="the largest file the page may upload (default 1024)",
     )
+    parser.add_argument(
+        "--cache-gb",
+        type=_number(float, lambda v: v >= 0, "a size in GB >= 0"),
+        default=10,
+        metavar="GB",
+        help="keep the stem cache under this size, removing the stems used longest ago "
+        "(default 10; 0 keeps only the open tracks' stems)",
+    )
     parser.set_defaults(run=_run_studio)
 
 
@@ -811,6 +819,7 @@ def _run_studio(args: argparse.Namespace) -> int:
         seed=args.seed or 0,
         out_dir=args.out,
         max_upload_bytes=round(args.max_upload_mb * 1024 * 1024),
+        cache_limit_bytes=round(args.cache_gb * 1024**3),
     )
     try:
         for path in args.inputs:

@@ -217,6 +217,54 @@ def test_a_separation_killed_a_day_ago_leaves_nothing_behind(tmp_path, identity_
     assert sorted(p.name for p in cache.iterdir()) == sorted([track.stems.name, fresh.name])
 
 
+def separated(studio: Studio, path: Path):
+    track = studio.open_file(path)
+    deadline = time.monotonic() + WAIT_SECONDS
+    while track.job.state not in ("done", "failed") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert track.job.state == "done", track.job.error
+    return track
+
+
+def test_the_stem_cache_keeps_under_its_limit_dropping_the_least_recently_used(
+    tmp_path, identity_model
+):
+    songs = [write_audio(tmp_path / f"s{i}.wav", song_audio(1.0, seed=i)) for i in range(4)]
+    entry = 4 * 2 * 4 * RATE + 4096  # four stereo float stems of 1 s, and some headers
+    cache = tmp_path / "cache"
+
+    def studio(limit: int) -> Studio:
+        return Studio(
+            identity_model, out_dir=tmp_path / "out", cache=cache, cache_limit_bytes=limit
+        )
+
+    first = studio(10 * entry)
+    try:
+        folders = [separated(first, song).stems for song in songs[:3]]
+    finally:
+        first.close()
+    os.utime(folders[0] / "stems.json", (1, 1))  # used long ago ...
+    os.utime(folders[1] / "stems.json", (2, 2))
+    os.utime(folders[2] / "stems.json", (3, 3))
+    second = studio(3 * entry)
+    try:
+        assert separated(second, songs[0]).stems == folders[0]  # ... and now again: a hit
+        newest = separated(second, songs[3]).stems  # four entries: one must go
+    finally:
+        second.close()
+    assert sorted(p.name for p in cache.iterdir()) == sorted(
+        [folders[0].name, folders[2].name, newest.name]
+    )  # the least recently used went, not the oldest made
+
+    third = studio(0)  # 0: only what this studio has open stays
+    try:
+        track = separated(third, songs[1])
+        assert [p.name for p in cache.iterdir()] == [track.stems.name]
+        assert third.stem_file(track.id, "drums").is_file()
+    finally:
+        third.close()
+
+
 def test_stems_are_refused_until_they_are_separated(client, studio, song):
     gate = threading.Event()
     studio.jobs.submit("hold", lambda progress: gate.wait(WAIT_SECONDS) and [])  # the queue waits

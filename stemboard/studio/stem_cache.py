@@ -9,6 +9,10 @@ complete, so an interrupted separation leaves nothing that looks like an entry; 
 folder that a killed process could not remove is removed by a later separation once it is a
 day old (no separation runs that long, so it is nobody's work in progress).
 
+Stems are large (32-bit float: about 85 MB per stem for four minutes), so the cache has a size
+limit: after each separation the entries used longest ago are removed until the rest fit,
+except the ones the caller still has open. Finding an entry counts as using it.
+
 Example::
 
     cache = StemCache(cache_dir() / "studio")
@@ -18,13 +22,14 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import secrets
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +41,7 @@ from stemboard.render import OutputFormat, Progress, Separation
 
 ENTRY_VERSION = 1
 LEFTOVER_SECONDS = 24 * 3600
+DEFAULT_LIMIT_BYTES = 10 * 1024**3
 _MANIFEST = "stems.json"
 
 
@@ -66,8 +72,9 @@ class _StereoSeparation(Separation):
 class StemCache:
     """Stem folders under ``root``, one per key (see the module)."""
 
-    def __init__(self, root: str | os.PathLike):
+    def __init__(self, root: str | os.PathLike, limit_bytes: int = DEFAULT_LIMIT_BYTES):
         self.root = Path(root)
+        self.limit_bytes = limit_bytes
 
     def key(self, audio: str | os.PathLike, node: Any) -> str:
         """The entry key of ``audio`` separated by ``node``."""
@@ -98,7 +105,38 @@ class StemCache:
             return None
         if not all((folder / f"{stem}.wav").is_file() for stem in sources):
             return None
+        with contextlib.suppress(OSError):  # used now: the last to go when the cache is full
+            os.utime(folder / _MANIFEST)
         return folder
+
+    def entries(self) -> list[tuple[float, int, Path]]:
+        """Every complete entry as (last used, bytes, folder), the least recently used first."""
+        found = []
+        for folder in self.root.iterdir() if self.root.is_dir() else ():
+            try:
+                used = (folder / _MANIFEST).stat().st_mtime
+                size = sum(path.stat().st_size for path in folder.iterdir())
+            except OSError:  # a work folder, or one removed meanwhile
+                continue
+            found.append((used, size, folder))
+        return sorted(found)
+
+    def prune(self, keep: Iterable[str] = ()) -> list[Path]:
+        """Remove the least recently used entries until the cache fits its limit; entries
+        named in ``keep`` stay whatever their age. Returns the folders removed."""
+        keep = set(keep)
+        entries = self.entries()
+        total = sum(size for _, size, _ in entries)
+        removed = []
+        for _, size, folder in entries:
+            if total <= self.limit_bytes:
+                break
+            if folder.name in keep:
+                continue
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+            total -= size
+        return removed
 
     def separate(
         self,

@@ -43,7 +43,7 @@ from stemboard.graph.presets import build_graph, shipped_presets
 from stemboard.registry import cache_dir
 from stemboard.render import GraphRender, check_input
 from stemboard.studio.jobs import Job, JobRunner, finished
-from stemboard.studio.stem_cache import StemCache, peaks, read_stems
+from stemboard.studio.stem_cache import DEFAULT_LIMIT_BYTES, StemCache, peaks, read_stems
 from stemboard.version import __version__
 
 MAX_PREVIEW_SECONDS = 30.0
@@ -121,7 +121,8 @@ class Studio:
     """One studio session: a node, the tracks opened, the jobs, the stem cache, the out folder.
 
     ``model`` and the separation options are the node's; ``out_dir`` receives saved presets
-    and exports; ``cache`` is the stem cache's folder (``$STEMBOARD_CACHE/studio``).
+    and exports; ``cache`` is the stem cache's folder (``$STEMBOARD_CACHE/studio``), kept under
+    ``cache_limit_bytes`` (the tracks open in this studio always stay).
     """
 
     def __init__(
@@ -136,6 +137,7 @@ class Studio:
         out_dir: str | os.PathLike = "studio-out",
         cache: str | os.PathLike | None = None,
         max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
+        cache_limit_bytes: int = DEFAULT_LIMIT_BYTES,
         node: Any = None,
     ):
         from stemboard.node import SeparatorNode
@@ -161,7 +163,9 @@ class Studio:
             )
         self.node = node
         self.out_dir = Path(out_dir).resolve()
-        self.cache = StemCache(Path(cache) if cache is not None else cache_dir() / "studio")
+        self.cache = StemCache(
+            Path(cache) if cache is not None else cache_dir() / "studio", cache_limit_bytes
+        )
         self.max_upload_bytes = max_upload_bytes
         self.uploads = Path(tempfile.mkdtemp(prefix="stemboard-studio-"))
         self.tracks: dict[str, StudioTrack] = {}
@@ -212,6 +216,9 @@ class Studio:
 
             def separate(progress) -> list:
                 track.stems = self.cache.separate(self.node, path, key, progress)
+                with self._lock:
+                    open_now = {t.stems.name for t in self.tracks.values() if t.stems is not None}
+                self.cache.prune(keep=open_now | {key})
                 return []
 
             track.job = self.jobs.submit("separate", separate)

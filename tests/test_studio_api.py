@@ -101,6 +101,16 @@ def opened(client: TestClient, path: Path) -> str:
     return track["id"]
 
 
+def separated(studio: Studio, path: Path):
+    """Open ``path`` in ``studio`` and wait for its stems; the track."""
+    track = studio.open_file(path)
+    deadline = time.monotonic() + WAIT_SECONDS
+    while track.job.state not in ("done", "failed") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert track.job.state == "done", track.job.error
+    return track
+
+
 def error_of(answer, status: int) -> str:
     assert answer.status_code == status, (answer.status_code, answer.text)
     message = answer.json()["error"]
@@ -172,12 +182,7 @@ def test_an_upload_is_separated_into_stems_the_page_can_play(client, song):
 def test_a_song_opened_again_comes_from_the_cache(tmp_path, identity_model, song):
     first = Studio(identity_model, out_dir=tmp_path / "out", cache=tmp_path / "cache")
     try:
-        track = first.open_file(song)
-        deadline = time.monotonic() + WAIT_SECONDS
-        while track.job.state not in ("done", "failed") and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert track.job.state == "done"
-        folder = track.stems
+        folder = separated(first, song).stems
     finally:
         first.close()
     again = Studio(identity_model, out_dir=tmp_path / "out", cache=tmp_path / "cache")
@@ -206,24 +211,11 @@ def test_a_separation_killed_a_day_ago_leaves_nothing_behind(tmp_path, identity_
     os.utime(stale, (day_ago, day_ago))
     studio = Studio(identity_model, out_dir=tmp_path / "out", cache=cache)
     try:
-        track = studio.open_file(song)
-        deadline = time.monotonic() + WAIT_SECONDS
-        while track.job.state not in ("done", "failed") and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert track.job.state == "done"
+        track = separated(studio, song)
     finally:
         studio.close()
     # the stale folder is gone; one that may be another studio's separation running now stays
     assert sorted(p.name for p in cache.iterdir()) == sorted([track.stems.name, fresh.name])
-
-
-def separated(studio: Studio, path: Path):
-    track = studio.open_file(path)
-    deadline = time.monotonic() + WAIT_SECONDS
-    while track.job.state not in ("done", "failed") and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert track.job.state == "done", track.job.error
-    return track
 
 
 def test_the_stem_cache_keeps_under_its_limit_dropping_the_least_recently_used(
@@ -511,10 +503,8 @@ def test_closing_the_studio_cancels_an_export_and_leaves_no_file(tmp_path, ident
     studio = Studio(identity_model, out_dir=tmp_path / "out", cache=tmp_path / "cache")
     closed = False
     try:
-        track = studio.open_file(long_song)
+        track = separated(studio, long_song)
         deadline = time.monotonic() + WAIT_SECONDS
-        while track.job.state != "done" and time.monotonic() < deadline:
-            time.sleep(0.05)
         slow = {
             "stemboard_preset": 1,
             "stems": {s: {"chain": [{"plugin": "Reverb"}, {"plugin": "Chorus"}]} for s in SOURCES},

@@ -401,6 +401,32 @@ def test_the_studio_loads_no_external_plugin(client):
     assert not {"external", "VST3Plugin", "AudioUnitPlugin"} & set(effects)
 
 
+def test_another_host_is_served_only_when_asked_and_with_a_warning(studio, monkeypatch, caplog):
+    import uvicorn
+
+    from stemboard.studio import server
+
+    served, bind = [], server.bind
+
+    def loopback_instead(host: str, port: int) -> socket.socket:  # the test binds loopback only
+        served.append(host)
+        return bind("127.0.0.1", 0)
+
+    monkeypatch.setattr(server, "bind", loopback_instead)
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets=None: None)
+    said: list[str] = []
+    with caplog.at_level("WARNING", logger="stemboard.studio.server"):
+        server.serve(studio, "192.0.2.7", 0, open_browser=False, say=said.append)
+    assert served == ["192.0.2.7"]
+    assert "serving on 192.0.2.7: anyone who can reach this machine" in caplog.text
+    assert said[0].startswith("stemboard studio: http://192.0.2.7:")
+    assert said[-1].startswith("stemboard studio: stopped")
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="stemboard.studio.server"):
+        server.serve(studio, "127.0.0.1", 0, open_browser=False, say=said.append)
+    assert caplog.text == ""
+
+
 def test_the_studio_answers_to_its_loopback_names_only():
     assert addresses("127.0.0.1", 8000) == ["127.0.0.1:8000", "[::1]:8000", "localhost:8000"]
     assert addresses("::1", 8000) == ["127.0.0.1:8000", "[::1]:8000", "localhost:8000"]

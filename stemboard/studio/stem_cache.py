@@ -178,12 +178,6 @@ def read_stems(folder: Path, sources: Sequence[str], start: int, stop: int) -> n
     return np.stack(stems).astype(np.float32, copy=False)
 
 
-def stem_frames(folder: Path, stem: str) -> int:
-    """How many frames a stem file of an entry holds."""
-    with AudioFile(str(folder / f"{stem}.wav")) as f:
-        return f.frames
-
-
 def peaks(folder: Path, stem: str, buckets: int) -> list[list[float]]:
     """Up to ``buckets`` (min, max) pairs over a stem, both channels together, for a waveform
     view (one pair per frame when the stem is shorter)."""

@@ -1,4 +1,4 @@
-"""OpenVINO without its telemetry: stemboard never sends anything anywhere.
+"""OpenVINO and onnxruntime without their telemetry: stemboard never sends anything anywhere.
 
 ``import openvino`` starts Intel's usage telemetry unless the user opted out: it counts
 imports in ``~/intel/stats``, creates a client id and sends an event to Google Analytics (a DNS
@@ -6,10 +6,22 @@ lookup of its host was seen on import, with no consent asked). Every stemboard m
 OpenVINO through :func:`import_openvino`, which makes the telemetry package unimportable for
 this process, so OpenVINO falls back to its own no-op stub. A process that imported OpenVINO
 before stemboard keeps whatever it already started.
+
+``import onnxruntime`` (1.32 on Linux, its official wheels) starts Microsoft's 1DS telemetry
+client (``core/platform/telemetry_1ds.cc``): it writes a random device id and an SQLite queue,
+``deviceid`` and ``onnxruntime.db`` in ``~/.cache/Microsoft/DeveloperTools/.onnxruntime``, a
+session file ``$TMPDIR/.ses`` (first launch time and an SDK id), queues a ``ProcessInfo`` event
+(OS, CPU model, memory, container, program path, network type, the hashed device id) and uploads
+it to ``mobile.events.data.microsoft.com`` (the DNS lookups were seen). The one switch that stops
+all of it is ``ORT_DISABLE_TELEMETRY=1`` in the environment before onnxruntime initialises;
+``onnxruntime.disable_telemetry_events()`` only drops later events. :func:`keep_onnxruntime_offline`
+sets the first (for this process and the processes it starts) and calls the second where
+onnxruntime was imported before stemboard, which then keeps its files and its first event.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from types import ModuleType
 
@@ -23,3 +35,14 @@ def import_openvino() -> ModuleType:
     import openvino
 
     return openvino
+
+
+def keep_onnxruntime_offline() -> None:
+    """Switch onnxruntime's telemetry off; call it before onnxruntime is imported.
+
+    Overrides an ``ORT_DISABLE_TELEMETRY`` the user set to anything else. Imports nothing.
+    """
+    os.environ["ORT_DISABLE_TELEMETRY"] = "1"
+    onnxruntime = sys.modules.get("onnxruntime")
+    if onnxruntime is not None:
+        onnxruntime.disable_telemetry_events()

@@ -18,7 +18,9 @@ import numpy as np
 from stemboard.errors import ModelFormatError, StemboardError
 from stemboard.model_format import INPUT_NAME, OUTPUT_NAME, read_model_info
 from stemboard.node.backend import Choice, Session, available
+from stemboard.offline import keep_onnxruntime_offline
 
+keep_onnxruntime_offline()  # before any onnxruntime import below
 log = logging.getLogger(__name__)
 _CUDA = "CUDAExecutionProvider"
 _CPU = "CPUExecutionProvider"

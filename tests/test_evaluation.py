@@ -21,6 +21,7 @@ from stemboard.evaluation import (
     spectrogram_hop,
     tutorial_sdr,
 )
+from stemboard.evaluation.spectrogram_plots import spectrogram_figure
 from stemboard.signals import music_like
 
 RATE = 44100
@@ -318,6 +319,24 @@ def test_plots_are_png_files_per_stem_and_mixture(track, tmp_path):
     assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == sorted(
         f"{name}.png" for name in written
     )
+
+
+def test_spectrograms_have_a_log_frequency_axis_from_20_hz_labelled_in_hz_and_khz():
+    tone = np.sin(2 * np.pi * 100 * np.arange(RATE) / RATE)
+    hop = spectrogram_hop(RATE)
+    figure = spectrogram_figure("tone", [("reference", tone)], hop, (0.0, 1.0), RATE)
+    ax = figure.axes[0]
+    assert ax.get_yscale() == "log"
+    assert ax.get_ylim() == pytest.approx((20, RATE / 2))
+    label = ax.yaxis.get_major_formatter()
+    labels = [label(value, index) for index, value in enumerate(ax.get_yticks())]
+    assert labels[0] == "20 Hz" and "1 kHz" in labels and labels[-1] == "20 kHz"
+    # The image holds the STFT's bins; its extent puts the tone's loudest row at 100 Hz.
+    image = ax.images[0]
+    rows = image.get_array().shape[0]
+    bottom, top = image.get_extent()[2:]
+    loudest = int(np.argmax(image.get_array().mean(axis=1)))
+    assert bottom + (loudest + 0.5) * (top - bottom) / rows == pytest.approx(100, abs=RATE / 4096)
 
 
 def test_spectrogram_hop_grows_with_length_within_bounds():

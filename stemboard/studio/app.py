@@ -7,6 +7,12 @@ upload size limit (checked against ``Content-Length`` and again while the body s
 JSON errors with one readable line, and the page's static files. No path from a request reaches
 the file system: tracks, stems, jobs and exported files are looked up by id.
 
+Nothing a client sends is answered with a 5xx: a JSON body is read by
+:mod:`~stemboard.studio.request_data` (its size, nesting, numbers and text held to limits), a
+number in a query or a path is ASCII digits (``str.isdigit`` also passes '²', which ``int``
+refuses), a request whose client goes away ends quietly, and a method a route does not take is
+a JSON 405.
+
 Example::
 
     app = create_app(Studio("demo"), hosts=["127.0.0.1:8000", "localhost:8000"])
@@ -14,19 +20,28 @@ Example::
 
 from __future__ import annotations
 
-import json
+import re
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from stemboard.errors import StemboardError
+from stemboard.errors import InvalidValueError, StemboardError
+from stemboard.studio.request_data import (
+    MAX_BODY_BYTES,
+    BodyTooLargeError,
+    read_json,
+    shown,
+    too_large,
+)
 from stemboard.studio.workspace import (
     NotFoundError,
     NotReadyError,
@@ -44,6 +59,8 @@ _SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
 ]
+_DIGITS = re.compile(r"[0-9]+")
+_MAX_DIGITS = 9
 
 
 def _status(error: BaseException) -> int:
@@ -51,7 +68,7 @@ def _status(error: BaseException) -> int:
         return 404
     if isinstance(error, NotReadyError):
         return 409
-    if isinstance(error, UploadTooLargeError):
+    if isinstance(error, UploadTooLargeError | BodyTooLargeError):
         return 413
     return 400
 
@@ -76,9 +93,9 @@ class _Guard:
         origin = headers.get("origin")
         problem = None
         if host not in self.hosts:
-            problem = f"refused: Host {host or '(none)'!r} is not this studio's address"
+            problem = f"refused: Host {shown(host or '(none)')} is not this studio's address"
         elif origin is not None and origin.lower() != f"http://{host}":
-            problem = f"refused: requests from {origin!r} are not allowed, only from the page"
+            problem = f"refused: requests from {shown(origin)} are not allowed, only from the page"
         if problem is not None:
             await _error(problem, 403)(scope, receive, send)
             return
@@ -92,14 +109,40 @@ class _Guard:
         await self.app(scope, receive, send_with_headers)
 
 
+def _path(request: Request) -> str:
+    """The request's path, as an error message shows it: one short line."""
+    path = request.url.path
+    return path if len(path) <= 80 else f"{path[:77]}..."
+
+
+def _whole_number(text: str, name: str) -> int:
+    """A query or path parameter that must be a whole number: ASCII digits, at most 9."""
+    if not (_DIGITS.fullmatch(text) and len(text) <= _MAX_DIGITS):
+        raise InvalidValueError(
+            f"{name} must be a whole number of at most {_MAX_DIGITS} digits, got {shown(text)}"
+        )
+    return int(text)
+
+
+def _declared_size(request: Request) -> int:
+    """The body's size as its Content-Length says (0 when it says no number)."""
+    text = request.headers.get("content-length", "")
+    if not _DIGITS.fullmatch(text):
+        return 0
+    return int(text) if len(text) <= 18 else sys.maxsize
+
+
 async def _json(request: Request) -> dict:
-    try:
-        data = json.loads(await request.body())
-    except ValueError:
-        raise StemboardError("the request body is not JSON") from None
-    if not isinstance(data, dict):
-        raise StemboardError("expected a JSON object")
-    return data
+    """The body's JSON object (see :func:`~stemboard.studio.request_data.read_json`), read no
+    further than :data:`~stemboard.studio.request_data.MAX_BODY_BYTES`."""
+    if _declared_size(request) > MAX_BODY_BYTES:
+        raise too_large()
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise too_large()
+    return read_json(bytes(body))
 
 
 def create_app(studio: Studio, hosts: Sequence[str]) -> Starlette:
@@ -112,14 +155,13 @@ def create_app(studio: Studio, hosts: Sequence[str]) -> Starlette:
         return JSONResponse(await run_in_threadpool(studio.info))
 
     async def tracks(request: Request) -> Response:
-        return JSONResponse({"tracks": [t.to_json() for t in studio.tracks.values()]})
+        return JSONResponse({"tracks": [t.to_json() for t in studio.open_tracks()]})
 
     async def upload(request: Request) -> Response:
         name = request.query_params.get("name", "")
         if not name:
             raise StemboardError("name the uploaded file: POST api/tracks?name=song.wav")
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > studio.max_upload_bytes:
+        if _declared_size(request) > studio.max_upload_bytes:
             raise UploadTooLargeError(studio.too_large(name))
         target = studio.upload_target(name)
         try:
@@ -144,11 +186,9 @@ def create_app(studio: Studio, hosts: Sequence[str]) -> Starlette:
         return FileResponse(path, media_type="audio/wav")
 
     async def track_peaks(request: Request) -> Response:
-        text = request.query_params.get("buckets", "1000")
-        if not text.isdigit():
-            raise StemboardError(f"buckets must be a whole number, got {text!r}")
-        found = await run_in_threadpool(studio.peaks, request.path_params["track"], int(text))
-        return JSONResponse({"buckets": int(text), "peaks": found})
+        buckets = _whole_number(request.query_params.get("buckets", "1000"), "buckets")
+        found = await run_in_threadpool(studio.peaks, request.path_params["track"], buckets)
+        return JSONResponse({"buckets": buckets, "peaks": found})
 
     async def preview(request: Request) -> Response:
         body = await _json(request)
@@ -182,7 +222,10 @@ def create_app(studio: Studio, hosts: Sequence[str]) -> Starlette:
         return JSONResponse(studio.job(request.path_params["job"]).to_json())
 
     async def exported(request: Request) -> Response:
-        path = studio.export_file(request.path_params["job"], request.path_params["index"])
+        index = request.path_params["index"]
+        if not (_DIGITS.fullmatch(index) and len(index) <= _MAX_DIGITS):
+            raise NotFoundError(f"not found: {_path(request)}")
+        path = studio.export_file(request.path_params["job"], int(index))
         return FileResponse(path, filename=path.name)
 
     async def presets(request: Request) -> Response:
@@ -211,7 +254,16 @@ def create_app(studio: Studio, hosts: Sequence[str]) -> Starlette:
         return _error(str(error), _status(error))
 
     async def unknown(request: Request, error: Exception) -> Response:
-        return _error(f"not found: {request.url.path}", 404)
+        return _error(f"not found: {_path(request)}", 404)
+
+    async def http_error(request: Request, error: HTTPException) -> Response:
+        message = f"{request.method} {_path(request)}: {error.detail}"
+        return JSONResponse({"error": message}, error.status_code, headers=error.headers)
+
+    async def cut_off(request: Request, error: Exception) -> Response:
+        # the client went away before its body arrived (or the studio, stopping, cut it off):
+        # nobody reads this answer, and there is nothing to report
+        return _error("the request was cut off", 400)
 
     routes = [
         Route("/", page),
@@ -224,7 +276,7 @@ def create_app(studio: Studio, hosts: Sequence[str]) -> Starlette:
         Route("/api/tracks/{track}/preview", preview, methods=["POST"]),
         Route("/api/tracks/{track}/export", export, methods=["POST"]),
         Route("/api/jobs/{job}", job),
-        Route("/api/exports/{job}/{index:int}", exported),
+        Route("/api/exports/{job}/{index}", exported),
         Route("/api/presets", presets),
         Route("/api/presets/parse", parse, methods=["POST"]),
         Route("/api/presets/check", check, methods=["POST"]),
@@ -234,7 +286,12 @@ def create_app(studio: Studio, hosts: Sequence[str]) -> Starlette:
     ]
     app = Starlette(
         routes=routes,
-        exception_handlers={StemboardError: refused, 404: unknown},
+        exception_handlers={
+            StemboardError: refused,
+            ClientDisconnect: cut_off,
+            HTTPException: http_error,
+            404: unknown,
+        },
     )
     app.add_middleware(_Guard, hosts=hosts)
     return app

@@ -173,8 +173,10 @@ def read_stems(folder: Path, sources: Sequence[str], start: int, stop: int) -> n
     for stem in sources:
         with AudioFile(str(folder / f"{stem}.wav")) as f:
             start_at = min(start, f.frames)
+            count = max(0, min(stop, f.frames) - start_at)
             f.seek(start_at)
-            stems.append(f.read(max(0, min(stop, f.frames) - start_at)))
+            # pedalboard's read(0) would mean "the whole file", which it refuses
+            stems.append(f.read(count) if count else np.zeros((f.num_channels, 0), np.float32))
     return np.stack(stems).astype(np.float32, copy=False)
 
 
@@ -182,9 +184,9 @@ def peaks(folder: Path, stem: str, buckets: int) -> list[list[float]]:
     """Up to ``buckets`` (min, max) pairs over a stem, both channels together, for a waveform
     view (one pair per frame when the stem is shorter)."""
     with AudioFile(str(folder / f"{stem}.wav")) as f:
+        if f.frames == 0:
+            return []
         audio = f.read(f.frames)
-    if audio.shape[-1] == 0:
-        return []
     count = min(buckets, audio.shape[-1])
     starts = np.linspace(0, audio.shape[-1], count, endpoint=False).astype(np.int64)
     low = np.minimum.reduceat(audio.min(axis=0), starts)

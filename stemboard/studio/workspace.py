@@ -20,10 +20,12 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 import secrets
 import shutil
+import sys
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -43,6 +45,7 @@ from stemboard.graph.presets import build_graph, shipped_presets
 from stemboard.registry import cache_dir
 from stemboard.render import GraphRender, check_input
 from stemboard.studio.jobs import Job, JobRunner, finished
+from stemboard.studio.request_data import check_plain, shown
 from stemboard.studio.stem_cache import DEFAULT_LIMIT_BYTES, StemCache, peaks, read_stems
 from stemboard.version import __version__
 
@@ -109,11 +112,20 @@ def effect_registry() -> dict[str, dict]:
     return effects
 
 
+def _seconds(label: str, value: Any) -> float:
+    """A region's bound: a finite number (an int too, unless it is beyond a float's range)."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) <= sys.float_info.max:
+        value = float(value)
+    if not (isinstance(value, float) and math.isfinite(value)):
+        raise InvalidValueError(f"{label} must be a number of seconds, got {shown(value)}")
+    return value
+
+
 def safe_file_name(name: str) -> str:
     """An uploaded file's name as it is stored: the last path part, plain characters only."""
     base = _SAFE_NAME.sub("_", Path(name.replace("\\", "/")).name).strip(" .")
     if not base:
-        raise InvalidValueError(f"{name!r} is not a usable file name")
+        raise InvalidValueError(f"{shown(name)} is not a usable file name")
     return base[:200]
 
 
@@ -255,10 +267,15 @@ class Studio:
         limit = self.max_upload_bytes / (1024 * 1024)
         return f"{name}: larger than the upload limit of {limit:g} MB (--max-upload-mb)"
 
+    def open_tracks(self) -> list[StudioTrack]:
+        """The tracks opened so far, in order (a copy: an upload may be opening meanwhile)."""
+        with self._lock:
+            return list(self.tracks.values())
+
     def track(self, track_id: str) -> StudioTrack:
         track = self.tracks.get(track_id)
         if track is None:
-            raise NotFoundError(f"no track {track_id!r}")
+            raise NotFoundError(f"no track {shown(track_id)}")
         return track
 
     def ready(self, track_id: str) -> StudioTrack:
@@ -272,7 +289,9 @@ class Studio:
     def stem_file(self, track_id: str, stem: str) -> Path:
         track = self.ready(track_id)
         if stem not in self.node.sources:
-            raise NotFoundError(f"no stem {stem!r}; the model has: {', '.join(self.node.sources)}")
+            raise NotFoundError(
+                f"no stem {shown(stem)}; the model has: {', '.join(self.node.sources)}"
+            )
         return track.stems / f"{stem}.wav"
 
     def peaks(self, track_id: str, buckets: int) -> dict[str, list]:
@@ -299,21 +318,28 @@ class Studio:
                 preset = load_preset_file(path, sources=self.node.sources)
                 return self.preset_data(preset)
         known = ", ".join(path.stem for path in shipped_presets())
-        raise NotFoundError(f"no shipped preset {name!r} (shipped: {known})")
+        raise NotFoundError(f"no shipped preset {shown(name)} (shipped: {known})")
 
     def parse(self, text: Any, name: Any) -> dict:
         """A preset file's text (read by the page from the user's disk), checked."""
         if not isinstance(text, str):
             raise PresetError("expected the preset file's text")
         source = safe_file_name(name) if isinstance(name, str) and name else "uploaded preset"
-        return self.preset_data(self.check_preset(parse_yaml(text, source), source))
+        try:
+            data = parse_yaml(text, source)
+        except PresetError:
+            raise
+        except ValueError as error:  # a scalar PyYAML reads but Python cannot hold: 2001-13-45
+            raise PresetError(f"{source}: invalid YAML: {error}") from None
+        check_plain(data, source)
+        return self.preset_data(self.check_preset(data, source))
 
     def save(self, data: Any, filename: Any) -> tuple[Path, str]:
         """Write the preset to ``out_dir/<filename>.yaml``; returns the path and the text."""
         stem = filename.removesuffix(".yaml") if isinstance(filename, str) else ""
         if not _PRESET_FILE.fullmatch(stem):
             raise InvalidValueError(
-                f"preset file name {filename!r}: use letters, digits, '_', '-' and '.' "
+                f"preset file name {shown(filename)}: use letters, digits, '_', '-' and '.' "
                 "(at most 64, starting with a letter or digit)"
             )
         preset = self.check_preset(data)
@@ -346,7 +372,7 @@ class Studio:
         elif mode == "mix":
             names = [MIX]
         else:
-            raise InvalidValueError(f"mode must be 'stems' or 'mix', got {mode!r}")
+            raise InvalidValueError(f"mode must be 'stems' or 'mix', got {shown(mode)}")
         graph = build_graph(preset, separator=self.node)
         begin = max(0, first - round(PREROLL_SECONDS * rate))
         stems = read_stems(track.stems, self.node.sources, begin, stop)
@@ -358,9 +384,7 @@ class Studio:
         return names, np.ascontiguousarray(out, dtype=np.float32), rate
 
     def _region(self, track: StudioTrack, start: Any, end: Any) -> tuple[int, int]:
-        for label, value in (("start", start), ("end", end)):
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise InvalidValueError(f"{label} must be a number of seconds, got {value!r}")
+        start, end = _seconds("start", start), _seconds("end", end)
         duration = track.info.duration
         if not 0 <= start < end <= duration + 1e-6:
             raise InvalidValueError(
@@ -371,7 +395,12 @@ class Studio:
                 f"a preview is at most {MAX_PREVIEW_SECONDS:g} s; the region is {end - start:g} s"
             )
         rate = track.info.sample_rate
-        return round(start * rate), min(track.info.frames, round(end * rate))
+        first, stop = round(start * rate), min(track.info.frames, round(end * rate))
+        if stop <= first:
+            raise InvalidValueError(
+                f"the region [{start:g}, {end:g}] s is shorter than one sample (1/{rate:g} s)"
+            )
+        return first, stop
 
     def export(self, track_id: str, data: Any) -> Job:
         """Render the track with the preset into ``out_dir``, as ``stemboard render`` does."""
@@ -391,7 +420,7 @@ class Studio:
     def export_file(self, job_id: str, index: int) -> Path:
         job = self.jobs.get(job_id)
         if job is None or job.kind != "export":
-            raise NotFoundError(f"no export {job_id!r}")
+            raise NotFoundError(f"no export {shown(job_id)}")
         if not 0 <= index < len(job.files):
             raise NotFoundError(f"export {job_id} has no file {index}")
         return job.files[index][1]
@@ -399,5 +428,5 @@ class Studio:
     def job(self, job_id: str) -> Job:
         job = self.jobs.get(job_id)
         if job is None:
-            raise NotFoundError(f"no job {job_id!r}")
+            raise NotFoundError(f"no job {shown(job_id)}")
         return job

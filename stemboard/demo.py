@@ -11,7 +11,6 @@ The song comes from the test split of :mod:`stemboard.synth`, so the demo model 
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 import time
@@ -22,9 +21,9 @@ from pathlib import Path
 from stemboard.atomic import AtomicFiles
 from stemboard.errors import InvalidValueError, OutputExistsError
 from stemboard.evaluation import EvaluationResult, evaluate_folders, plot_spectrograms
-from stemboard.graph.preset_parse import load_preset_file
-from stemboard.graph.presets import build_graph, find_preset
-from stemboard.node import SeparatorNode
+from stemboard.graph.presets import build_graph, read_preset
+from stemboard.models import open_node
+from stemboard.node.settings import NodeSettings
 from stemboard.registry import known_sources
 from stemboard.render import (
     GraphRender,
@@ -42,7 +41,6 @@ DEFAULT_SEED = split_seeds("test", 1)[0]
 MAX_SECONDS = 600.0
 """The longest demo song, in seconds: ten minutes (the song is generated in memory)."""
 
-logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -100,10 +98,10 @@ def run_demo(
     check_destination(out)
     if not overwrite and (song_path.exists() or reference_dir.exists()):
         raise OutputExistsError(f"{out} already holds a demo (use --overwrite to replace it)")
-    preset_path = find_preset(preset)
-    settings = load_preset_file(preset_path, sources=known_sources(DEMO_MODEL))
-    node = SeparatorNode(DEMO_MODEL, device=device, precision=precision, shifts=shifts)
-    logger.info("%s", node.describe())
+    settings = read_preset(preset, sources=known_sources(DEMO_MODEL))
+    node = open_node(
+        NodeSettings(DEMO_MODEL, device=device, precision=precision, shifts=shifts), log=log
+    )
     graph = build_graph(settings, separator=node)
     job = SeparationAndRender(
         Separation(node, format=OutputFormat("wav", 32, clip_mode="none")),

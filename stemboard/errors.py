@@ -9,6 +9,10 @@ audio of the wrong type is a ``TypeError``.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable, Mapping
+from typing import Any
+
 
 class StemboardError(Exception):
     """A problem with the user's input (a file, a name, a value), explained in its message."""
@@ -69,3 +73,29 @@ class ModelNotFoundError(MissingFileError):
 
 class VerificationError(StemboardError):
     """An exported graph whose output does not match PyTorch closely enough."""
+
+
+def format_value(value: Any) -> str:
+    """A value as an error message shows it: YAML words for YAML things, short, one line.
+
+    >>> format_value(True), format_value(None), format_value({"a": 1}), format_value(0.5)
+    ('true', 'null', 'a mapping', '0.5')
+    """
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if isinstance(value, int) and value.bit_length() > 13_000:  # repr refuses over 4300 digits
+        return f"an integer of {int(value.bit_length() * 0.30103) + 1} digits"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """``"did you mean X? "`` for the choice closest to a mistyped ``word``, or ``""``."""
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f"did you mean {close[0]}? " if close else ""

@@ -1,15 +1,15 @@
-"""Models on first use: the file for a model name, exported into the cache when it is missing.
+"""Models on first use: the file for a model name, made when it is missing, and the node on it.
 
 Example::
 
-    from stemboard.models import ensure_model
-    path = ensure_model("hdemucs_high_musdb_plus")   # exports once (needs stemboard[export])
-    node = SeparatorNode(path)
+    from stemboard.models import open_node
+    node = open_node(NodeSettings("hdemucs_high_musdb_plus"))   # exported once, then opened
 
 The node itself never exports (it does not import the exporter): it only opens files, and its
-error for a missing bundle names the command that makes it. ``stemboard separate`` and
-``stemboard render`` call :func:`ensure_model` first, so ``--model hdemucs_high_musdb_plus``
-exports the bundle on first use when torch is installed.
+error for a missing bundle names the command that makes it. The commands, the batch workers and
+the studio open their nodes with :func:`open_node`, so ``--model hdemucs_high_musdb_plus``
+exports the bundle on first use when torch is installed; :func:`ensure_model` makes the file
+alone.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from stemboard.errors import MissingFileError
+from stemboard.node.separator import SeparatorNode
+from stemboard.node.settings import NodeSettings
 from stemboard.registry import BUNDLES, bundle_model_path, export_command, model_path
 
 EXPORT_MODULES = ("torch", "torchaudio", "onnx", "onnxscript")
@@ -56,3 +58,15 @@ def ensure_model(
     log(f"exporting {name} into {path.parent} (once): {command}")
     export_hdemucs(path, bundle=name, fp16=fp16, overwrite=True, log=log)
     return model_path(name, fp16=fp16)
+
+
+def open_node(
+    settings: NodeSettings,
+    *,
+    threads: int | None = None,
+    log: Callable[[str], None] = print,
+) -> SeparatorNode:
+    """The node ``settings`` describe, its model made first if it is a known one not made yet
+    (:func:`ensure_model`); ``threads`` as in :class:`~stemboard.node.SeparatorNode`."""
+    ensure_model(settings.name, fp16=settings.fp16, log=log)
+    return SeparatorNode.from_settings(settings, threads=threads)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from stemboard.errors import InvalidValueError, ModelNotFoundError
-from stemboard.model_format import fp16_path_for
+from stemboard.model_format import ModelInfo, fp16_path_for, read_file_metadata
 
 MUSDB_SOURCES: tuple[str, ...] = ("drums", "bass", "other", "vocals")
 
@@ -232,3 +232,13 @@ def known_sources(model: str | os.PathLike) -> tuple[str, ...] | None:
     if text in BUNDLES:
         return architecture(BUNDLES[text].architecture).sources
     return None
+
+
+def model_sources(model: str | os.PathLike) -> tuple[str, ...]:
+    """The stem names of ``model``: a known one's from its record, a file's from its metadata
+    (the model is not loaded)."""
+    known = known_sources(model)
+    if known is not None:
+        return known
+    path = model_path(model)
+    return ModelInfo.from_metadata(read_file_metadata(path), str(path)).sources

@@ -22,11 +22,11 @@ they share one set of rules:
 
 Example::
 
-    from stemboard import SeparatorNode, load_preset
+    from stemboard import SeparatorNode, load_graph
     from stemboard.render import render_file, separate_file
 
     separate_file(SeparatorNode("demo"), "song.wav", "out/")        # out/song/<stem>.wav
-    render_file(load_preset("karaoke", model="demo"), "song.wav", "out/")
+    render_file(load_graph("karaoke", model="demo"), "song.wav", "out/")
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ import tempfile
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -60,8 +59,9 @@ from stemboard.errors import (
 )
 from stemboard.graph.graph import MIX, StemGraph
 from stemboard.graph.preset_model import OutputSettings
-from stemboard.graph.presets import load_preset
-from stemboard.node.stream import TrackStatistics
+from stemboard.graph.presets import load_graph
+from stemboard.node.contracts import Separator, Stream, whole
+from stemboard.node.stream import Normalisation, TrackStatistics
 from stemboard.templates import DEFAULT_TEMPLATE, check_template, output_path
 
 MAX_INPUT_CHANNELS = 2
@@ -116,6 +116,57 @@ def check_destination(out_dir: str | os.PathLike) -> None:
         ) from None
 
 
+class OutputClaims:
+    """Which input writes each output file, so that two inputs writing one file are refused
+    before any work, naming both; ``remedy`` says what to do about it (the batch layer's
+    differs from a command's).
+
+    Example::
+
+        claims = OutputClaims("rename one")
+        claims.claim(Path("a/01.wav"), [Path("out/01/vocals.wav")])
+        claims.claim(Path("b/01.wav"), [Path("out/01/vocals.wav")])   # InvalidValueError
+    """
+
+    def __init__(self, remedy: str):
+        self.remedy = remedy
+        self.owners: dict[Path, Path] = {}
+
+    def claim(self, path: Path, targets: Iterable[Path]) -> None:
+        """Record ``path`` as the writer of ``targets``; raises ``InvalidValueError`` for a file
+        another input writes, or for the same input given twice."""
+        for target in targets:
+            resolved = target.resolve()
+            first = self.owners.get(resolved)
+            if first is None:
+                self.owners[resolved] = path
+                continue
+            if first.resolve() == path.resolve():
+                raise InvalidValueError(f"{display(path)} is given twice")
+            raise InvalidValueError(
+                f"{display(first)} and {display(path)} would both write {display(target)}; "
+                f"{self.remedy}"
+            )
+
+
+def check_file_destination(option: str, file: str | os.PathLike) -> None:
+    """Refuse ``file`` as an output file (a report, a score table) before any work: a folder,
+    or in a folder that is missing or cannot be written (tried, not guessed). ``option``
+    names it in the message (``--json``)."""
+    file = Path(file)
+    if file.is_dir():
+        raise DestinationError(f"{option} {display(file)}: is a folder, not a file")
+    folder = file.parent
+    if not folder.is_dir():
+        raise DestinationError(
+            f"{option} {display(file)}: the folder {display(folder)} does not exist"
+        )
+    try:
+        check_destination(folder)
+    except DestinationError as error:
+        raise DestinationError(f"{option} {display(file)}: {error}") from None
+
+
 def check_input(path: Path) -> AudioInfo:
     """The input's facts, if stemboard can take it (decodable, mono or stereo)."""
     info = audio_info(path)
@@ -126,26 +177,94 @@ def check_input(path: Path) -> AudioInfo:
     return info
 
 
+@dataclass(frozen=True)
+class OutputPlan:
+    """The files each input renders to: the output names, their format, the file-name template
+    and the preset's name (for ``{preset}``). Made without a model: the stem names are enough,
+    so the batch layer plans a catalogue with the very rules a render writes by.
+
+    Example::
+
+        plan = OutputPlan.of_stems(("drums", "bass", "other", "vocals"), ["vocals"])
+        plan.targets(Path("song.wav"), Path("out"))   # {"vocals": out/song/vocals.wav}
+    """
+
+    names: tuple[str, ...]
+    format: OutputFormat
+    template: str = DEFAULT_TEMPLATE
+    preset: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.names:
+            raise InvalidValueError("nothing to write: no mix, stems or buses selected")
+        object.__setattr__(self, "names", tuple(self.names))
+        checked = check_template(self.template, self.format.format, len(self.names))
+        object.__setattr__(self, "template", checked)
+
+    @classmethod
+    def of_stems(
+        cls,
+        sources: Sequence[str],
+        stems: Sequence[str] | None = None,
+        format: OutputFormat | None = None,
+        template: str = DEFAULT_TEMPLATE,
+    ) -> OutputPlan:
+        """A separation's files: ``stems`` (default every one of the model's ``sources``)."""
+        wanted = list(sources) if stems is None else list(stems)
+        unknown = [name for name in wanted if name not in sources]
+        if unknown or not wanted:
+            raise InvalidValueError(
+                f"unknown stem {unknown[0] if unknown else ''!r}; the model has: "
+                + ", ".join(sources)
+            )
+        return cls(tuple(wanted), format or OutputFormat(bit_depth=16), template)
+
+    @classmethod
+    def of_graph(
+        cls,
+        outputs: OutputSettings,
+        sources: Sequence[str],
+        buses: Iterable[str],
+        preset: str = "",
+        *,
+        clip_mode: str | None = None,
+    ) -> OutputPlan:
+        """A graph's files, as a preset's ``outputs`` name them (``clip_mode`` overrides its)."""
+        names = outputs.file_names(sources)
+        buses = list(buses)
+        known = {MIX, *sources, *buses}
+        unknown = [name for name in names if name not in known]
+        if unknown:
+            raise InvalidValueError(
+                f"unknown output {unknown[0]!r}; stems: {', '.join(sources)}; "
+                f"buses: {', '.join(buses) or 'none'}"
+            )
+        format = OutputFormat(
+            outputs.format,
+            outputs.bit_depth,
+            clip_mode=clip_mode if clip_mode is not None else outputs.clip_mode,
+        )
+        return cls(tuple(names), format, outputs.template, preset)
+
+    def targets(self, path: Path, out_dir: Path) -> dict[Hashable, Path]:
+        """The files ``path`` renders to in ``out_dir``, by output name."""
+        fields = {"track": path.stem, "ext": self.format.format, "preset": self.preset}
+        return {
+            name: output_path(out_dir, self.template, name=name, **fields) for name in self.names
+        }
+
+
 class RenderJob:
-    """What to make of each input: which outputs, their format and file names.
+    """What to make of each input (its :class:`OutputPlan`) and how (``_open``).
 
     :meth:`plan` checks a list of inputs against an output folder and returns a :class:`Track`
     for each; :meth:`run` renders one. Subclasses say how a track is processed (``_open``).
     """
 
-    def __init__(
-        self,
-        names: Sequence[str],
-        format: OutputFormat,
-        template: str = DEFAULT_TEMPLATE,
-        preset: str = "",
-    ):
-        if not names:
-            raise InvalidValueError("nothing to write: no mix, stems or buses selected")
-        self.names = list(names)
-        self.format = format
-        self.template = check_template(template, format.format, len(self.names))
-        self.preset = preset
+    def __init__(self, outputs: OutputPlan):
+        self.outputs = outputs
+        self.names = list(outputs.names)
+        self.format = outputs.format
 
     tail_seconds = 0.0
 
@@ -159,10 +278,7 @@ class RenderJob:
 
     def targets(self, path: Path, out_dir: Path) -> dict[Hashable, Path]:
         """The files ``path`` renders to, by output key."""
-        fields = {"track": path.stem, "ext": self.format.format, "preset": self.preset}
-        return {
-            name: output_path(out_dir, self.template, name=name, **fields) for name in self.names
-        }
+        return self.outputs.targets(path, out_dir)
 
     def plan(
         self,
@@ -182,22 +298,11 @@ class RenderJob:
         out_dir = Path(out_dir)
         check_destination(out_dir)
         tracks: list[Track] = []
-        owner: dict[Path, Path] = {}
+        claims = OutputClaims("rename one, or render them into different output folders")
         for given in inputs:
             path = Path(given)
             targets = self.targets(path, out_dir)
-            for target in targets.values():
-                resolved = target.resolve()
-                if resolved in owner:
-                    first = owner[resolved]
-                    if first.resolve() == path.resolve():
-                        raise InvalidValueError(f"{display(path)} is given twice")
-                    raise InvalidValueError(
-                        f"{display(first)} and {display(path)} would both write "
-                        f"{display(target)}; rename one, or render them into different "
-                        "output folders"
-                    )
-                owner[resolved] = path
+            claims.claim(path, targets.values())
             tracks.append(Track(path, targets))
         if not overwrite:
             for track in tracks:
@@ -261,7 +366,9 @@ class RenderJob:
             progress(1.0)
         return dict(track.targets)
 
-    def _open(self, sample_rate: float, channels: int, normalisation: Any) -> Any:
+    def _open(
+        self, sample_rate: float, channels: int, normalisation: Normalisation
+    ) -> Stream[Mapping[Hashable, np.ndarray]]:
         """A stream for one track: ``push([channels, n])`` and ``finish()`` return
         ``{output key: [channels, m]}``."""
         raise NotImplementedError
@@ -288,22 +395,17 @@ class Separation(RenderJob):
 
     def __init__(
         self,
-        node: Any,
+        node: Separator,
         stems: Sequence[str] | None = None,
         format: OutputFormat | None = None,
         template: str = DEFAULT_TEMPLATE,
     ):
-        wanted = list(node.sources) if stems is None else list(stems)
-        unknown = [name for name in wanted if name not in node.sources]
-        if unknown or not wanted:
-            raise InvalidValueError(
-                f"unknown stem {unknown[0] if unknown else ''!r}; the model has: "
-                + ", ".join(node.sources)
-            )
-        super().__init__(wanted, format or OutputFormat(bit_depth=16), template)
+        super().__init__(OutputPlan.of_stems(node.sources, stems, format, template))
         self.node = node
 
-    def _open(self, sample_rate: float, channels: int, normalisation: Any) -> Any:
+    def _open(
+        self, sample_rate: float, channels: int, normalisation: Normalisation
+    ) -> Stream[Mapping[Hashable, np.ndarray]]:
         stream = self.node.open_stream(sample_rate, channels=channels, normalisation=normalisation)
         return _Named(stream, {name: self.node.sources.index(name) for name in self.names})
 
@@ -311,7 +413,7 @@ class Separation(RenderJob):
 class _Named:
     """A node stream whose stems come out by name."""
 
-    def __init__(self, stream: Any, indices: Mapping[str, int]):
+    def __init__(self, stream: Stream[np.ndarray], indices: Mapping[str, int]):
         self.stream, self.indices = stream, indices
 
     def push(self, block: np.ndarray) -> dict[str, np.ndarray]:
@@ -338,27 +440,19 @@ class GraphRender(RenderJob):
         preset = getattr(graph, "preset", None)
         if outputs is None:
             outputs = preset.outputs if preset is not None else OutputSettings()
-        names = outputs.file_names(graph.sources)
-        known = {MIX, *graph.sources, *graph.buses}
-        unknown = [name for name in names if name not in known]
-        if unknown:
-            raise InvalidValueError(
-                f"unknown output {unknown[0]!r}; stems: {', '.join(graph.sources)}; "
-                f"buses: {', '.join(graph.buses) or 'none'}"
-            )
-        format = OutputFormat(
-            outputs.format,
-            outputs.bit_depth,
-            clip_mode=clip_mode if clip_mode is not None else outputs.clip_mode,
+        name = preset.name if preset is not None else ""
+        super().__init__(
+            OutputPlan.of_graph(outputs, graph.sources, graph.buses, name, clip_mode=clip_mode)
         )
-        super().__init__(names, format, outputs.template, preset.name if preset else "")
         self.graph = graph
 
     @property
     def tail_seconds(self) -> float:
         return self.graph.tail_seconds
 
-    def _open(self, sample_rate: float, channels: int, normalisation: Any) -> Any:
+    def _open(
+        self, sample_rate: float, channels: int, normalisation: Normalisation
+    ) -> Stream[Mapping[Hashable, np.ndarray]]:
         return self.graph.open_stream(sample_rate, channels=channels, normalisation=normalisation)
 
 
@@ -388,7 +482,9 @@ class SeparationAndRender(RenderJob):
             **{("graph", key): target for key, target in rendered.items()},
         }
 
-    def _open(self, sample_rate: float, channels: int, normalisation: Any) -> Any:
+    def _open(
+        self, sample_rate: float, channels: int, normalisation: Normalisation
+    ) -> Stream[Mapping[Hashable, np.ndarray]]:
         # Both in stereo, as the graph separates a mono track (exact for mono files too).
         node = self.separation.node
         stems = node.open_stream(sample_rate, channels=2, normalisation=normalisation)
@@ -400,7 +496,13 @@ class SeparationAndRender(RenderJob):
 class _Both:
     """A node stream whose stems are written and also fed to a graph stream."""
 
-    def __init__(self, stems: Any, graph: Any, wanted: Mapping[str, int], channels: int):
+    def __init__(
+        self,
+        stems: Stream[np.ndarray],
+        graph: Stream[Mapping[str, np.ndarray]],
+        wanted: Mapping[str, int],
+        channels: int,
+    ):
         self.stems, self.graph, self.wanted, self.channels = stems, graph, wanted, channels
 
     def push(self, block: np.ndarray) -> dict[Hashable, np.ndarray]:
@@ -409,9 +511,7 @@ class _Both:
 
     def finish(self) -> dict[Hashable, np.ndarray]:
         stems = self.stems.finish()
-        ready, rest = self.graph.push(stems), self.graph.finish()
-        rendered = {name: np.concatenate([ready[name], rest[name]], axis=-1) for name in rest}
-        return self._both(stems, rendered)
+        return self._both(stems, whole(self.graph, stems))
 
     def _both(
         self, stems: np.ndarray, rendered: Mapping[str, np.ndarray]
@@ -428,7 +528,7 @@ class _Both:
 
 
 def separate_file(
-    node: Any,
+    node: Separator,
     path: str | os.PathLike,
     out_dir: str | os.PathLike,
     *,
@@ -463,6 +563,9 @@ def render_file(
     overwrite: bool = False,
     model: str | os.PathLike | None = None,
     device: str | None = None,
+    precision: str | None = None,
+    shifts: int | None = None,
+    seed: int | None = None,
     allow_external_plugins: bool = False,
     clip_mode: str | None = None,
     block_frames: int = DEFAULT_BLOCK_FRAMES,
@@ -474,23 +577,29 @@ def render_file(
 
         render_file("karaoke", "song.wav", "out/", model="demo")   # out/song/karaoke.wav
 
-    A preset (a file or a shipped preset's name) is loaded with ``model`` / ``device`` as
-    overrides; a graph is used as it is (``model`` and ``device`` do not apply to it). A graph
-    without a preset writes its mix as ``out/<track>/mix.wav``. ``clip_mode`` overrides the
-    preset's ``outputs.clip_mode``. Returns output name -> written path.
+    A preset (a file or a shipped preset's name) is loaded with ``model``, ``device``,
+    ``precision``, ``shifts`` and ``seed`` overriding its ``model:`` settings
+    (:func:`~stemboard.graph.presets.load_graph`); a graph is used as it is (they do not apply
+    to it). A graph without a preset writes its mix as ``out/<track>/mix.wav``. ``clip_mode``
+    overrides the preset's ``outputs.clip_mode``. Returns output name -> written path.
     """
+    overrides = {
+        "model": model,
+        "device": device,
+        "precision": precision,
+        "shifts": shifts,
+        "seed": seed,
+    }
     if isinstance(graph_or_preset, StemGraph):
-        if model is not None or device is not None:
+        given = [key for key, value in overrides.items() if value is not None]
+        if given:
             raise InvalidValueError(
-                "model and device apply to a preset; this graph already has its separator"
+                f"{', '.join(given)} apply to a preset; this graph already has its separator"
             )
         graph = graph_or_preset
     else:
-        graph = load_preset(
-            graph_or_preset,
-            model=model,
-            device=device,
-            allow_external_plugins=allow_external_plugins,
+        graph = load_graph(
+            graph_or_preset, **overrides, allow_external_plugins=allow_external_plugins
         )
     job = GraphRender(graph, clip_mode=clip_mode)
     (track,) = job.plan([path], out_dir, overwrite=overwrite)

@@ -15,6 +15,9 @@ import pytest
 from stemboard import registry
 from stemboard.registry import architecture
 
+# Tests that import onnxruntime themselves switch its telemetry off, as stemboard does.
+os.environ["ORT_DISABLE_TELEMETRY"] = "1"
+
 
 @pytest.fixture(scope="session", autouse=True)
 def private_cache(tmp_path_factory):

@@ -137,7 +137,6 @@ def test_demo_only_takes_test_split_songs(tmp_path, capsys):
     [
         (["--preset", "nosuch"], "nosuch: no such preset"),
         (["--seconds", "1e9"], r"seconds must be a number in \(0, 600\]"),
-        (["--precision", "int8"], "int8 is not offered: "),
     ],
 )
 def test_demo_checks_its_arguments_before_generating_anything(tmp_path, capsys, args, message):
@@ -146,6 +145,23 @@ def test_demo_checks_its_arguments_before_generating_anything(tmp_path, capsys, 
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and re.search(message, err), err
     assert not out.exists()
+
+
+def test_demo_refuses_int8_as_a_usage_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["demo", "-o", str(tmp_path / "d"), "--precision", "int8"])
+    assert exited.value.code == 2
+    assert "argument --precision: int8 is not offered: " in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()
+
+
+def test_demo_takes_the_old_seed_option_as_the_song_for_one_release(tmp_path, capsys):
+    assert main(["demo", "-o", str(tmp_path / "d"), "--seed", "5"]) == 1
+    err = capsys.readouterr().err
+    assert "--seed is deprecated here (removed in the next release); use --song" in err
+    assert "seed 5 is in the train split" in err
+    assert main(["demo", "-o", str(tmp_path / "d"), "--song", "5"]) == 1
+    assert "seed 5 is in the train split" in capsys.readouterr().err
 
 
 def test_demo_separates_once(tmp_path, monkeypatch):

@@ -27,6 +27,7 @@ LAYERS = {
     "stemboard.model_format": 0,
     "stemboard.registry": 0,
     "stemboard.signals": 0,
+    "stemboard.input_files": 0,
     "stemboard.audio": 1,
     "stemboard.synth": 1,
     "stemboard.export": 1,
@@ -65,9 +66,18 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+def modules_in(package: Path) -> dict[str, Path]:
+    return {
+        ".".join(path.relative_to(package.parent).with_suffix("").parts).removesuffix(
+            ".__init__"
+        ): path
+        for path in package.rglob("*.py")
+    }
+
+
 @functools.cache
 def modules() -> dict[str, Path]:
-    return {module_name(path): path for path in PACKAGE.rglob("*.py")}
+    return modules_in(PACKAGE)
 
 
 def imports_of(name: str, path: Path) -> set[str]:
@@ -103,15 +113,39 @@ def graph() -> dict[str, set[str]]:
 
 
 def layer(name: str) -> int:
-    best = max(
-        (prefix for prefix in LAYERS if name == prefix or name.startswith(prefix + ".")), key=len
-    )
-    return LAYERS[best]
+    """The layer of ``name``: its own entry, or its package's (``stemboard.node.stream`` is in
+    ``stemboard.node``); the package face ``stemboard`` is only itself. KeyError when none."""
+    listed = [
+        prefix
+        for prefix in LAYERS
+        if name == prefix or (prefix != "stemboard" and name.startswith(prefix + "."))
+    ]
+    if not listed:
+        raise KeyError(f"{name} is in no layer: add it to LAYERS (and to the README's table)")
+    return LAYERS[max(listed, key=len)]
+
+
+def unlisted(names) -> list[str]:
+    """The modules no layer lists."""
+    missing = []
+    for name in names:
+        try:
+            layer(name)
+        except KeyError:
+            missing.append(name)
+    return missing
 
 
 def test_every_module_has_a_layer():
-    for name in modules():
-        layer(name)
+    assert unlisted(modules()) == []
+
+
+def test_a_module_no_layer_lists_fails_the_layer_check(tmp_path):
+    package = tmp_path / "stemboard"
+    (package / "node").mkdir(parents=True)
+    for name in ("__init__.py", "errors.py", "node/__init__.py", "node/new.py", "surprise.py"):
+        (package / name).write_text('"""A module."""\n')
+    assert unlisted(modules_in(package)) == ["stemboard.surprise"]
 
 
 def test_the_import_graph_has_no_circle():

@@ -493,7 +493,7 @@ BROKEN = [
     (
         "overlap_out_of_range",
         "model: {overlap: 1.0}",
-        "model.overlap: 1.0 is out of range (expected [0, 1))",
+        "model.overlap: expected a fraction in [0, 1), got 1.0",
     ),
     (
         "unknown_device",
@@ -514,7 +514,7 @@ BROKEN = [
     (
         "fp16_and_another_precision",
         "model: {fp16: true, precision: bf16}",
-        "model.fp16: fp16: true (the old spelling of precision: fp16) contradicts precision: bf16",
+        "model.fp16: fp16: true (deprecated: precision: fp16) contradicts precision: bf16",
     ),
     ("fp16_not_a_bool", "model: {fp16: 1}", "model.fp16: expected true or false, got 1"),
     (

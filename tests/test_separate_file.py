@@ -200,16 +200,23 @@ def test_cli_fp16_with_another_precision_is_a_usage_error(song, tmp_path, capsys
     assert not (tmp_path / "o").exists()
 
 
-def test_cli_int8_is_refused_in_one_line_that_says_why(song, tmp_path, capsys):
-    assert separate_demo(song, tmp_path / "o", "--precision", "int8") == 1
-    (line,) = capsys.readouterr().err.splitlines()
-    assert line.startswith("stemboard: error: int8 is not offered: ") and "dB" in line
+def test_cli_int8_is_refused_as_a_usage_error_that_says_why(song, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exited:
+        separate_demo(song, tmp_path / "o", "--precision", "int8")
+    assert exited.value.code == 2
+    line = capsys.readouterr().err.splitlines()[-1]
+    assert line.startswith("stemboard separate: error: argument --precision: int8 is not offered: ")
+    assert "dB" in line
     assert not (tmp_path / "o").exists()
 
 
 @pytest.mark.parametrize(
     "options, expected",
-    [(["--shifts", "17"], "from 0 to 16, got '17'"), (["--seed", "-1"], ">= 0, got '-1'")],
+    [
+        (["--shifts", "17"], "argument --shifts: expected an integer from 0 to 16, got 17"),
+        (["--seed", "-1"], "argument --seed: expected an integer >= 0, got -1"),
+        (["--shifts", "x"], "argument --shifts: expected an integer from 0 to 16, got 'x'"),
+    ],
 )
 def test_cli_out_of_range_shifts_and_seeds_are_usage_errors(
     song, tmp_path, capsys, options, expected

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stemboard.errors import InvalidValueError
+from stemboard.errors import InvalidValueError, format_value
 from stemboard.node.overlap_add import OverlapAdd, segments_needed, stride_for
+from stemboard.node.settings import MAX_SHIFTS
 from stemboard.node.stream import (
-    MAX_SHIFTS,
     Normalisation,
     SeparationStream,
     ShiftedPasses,
@@ -95,7 +95,8 @@ def test_zero_shifts_is_one_plain_pass():
 
 @pytest.mark.parametrize("shifts", [-1, MAX_SHIFTS + 1, True, 1.5, "2", None])
 def test_bad_shift_counts_are_refused_by_value(shifts):
-    with pytest.raises(InvalidValueError, match=f"shifts must be .* got {re.escape(repr(shifts))}"):
+    shown = re.escape(format_value(shifts))
+    with pytest.raises(InvalidValueError, match=f"shifts: expected an integer .* got {shown}"):
         shift_offsets(shifts, seed=0, sample_rate=RATE)
 
 

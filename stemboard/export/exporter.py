@@ -36,6 +36,7 @@ from stemboard.export.exportable import make_exportable
 from stemboard.export.verify import Verification, verify_export
 from stemboard.export.weights import load_checkpoint, resolve_bundle
 from stemboard.model_format import ModelInfo, fp16_path_for
+from stemboard.offline import keep_onnxruntime_offline
 from stemboard.registry import Architecture, architecture, bundle, bundle_for_sha256
 from stemboard.signals import music_like
 from stemboard.version import __version__
@@ -214,6 +215,7 @@ def _drop_trace_metadata(proto: onnx.ModelProto) -> None:
 
 def _to_float16(proto: onnx.ModelProto) -> onnx.ModelProto:
     """Float16 inside, float32 ``mix`` and ``stems`` at the boundary."""
+    keep_onnxruntime_offline()
     from onnxruntime.transformers.float16 import convert_float_to_float16
     from onnxruntime.transformers.onnx_model import OnnxModel
 

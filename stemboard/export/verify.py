@@ -10,7 +10,7 @@ import numpy as np
 
 from stemboard.errors import VerificationError
 from stemboard.model_format import ModelInfo, read_file_metadata, read_model_info
-from stemboard.offline import import_openvino
+from stemboard.offline import import_openvino, keep_onnxruntime_offline
 
 
 @dataclass
@@ -97,6 +97,7 @@ def verify_export(
     """
     source = label or os.fspath(path)
     if importlib.util.find_spec("onnxruntime") is not None:
+        keep_onnxruntime_offline()
         import onnxruntime as ort
 
         options = ort.SessionOptions()

@@ -25,7 +25,7 @@ import torchaudio
 from stemboard.atomic import atomic_path
 from stemboard.digest import sha256_file
 from stemboard.errors import CheckpointError, CheckpointNotFoundError
-from stemboard.registry import Architecture, Bundle
+from stemboard.registry import Architecture, Bundle, bundle_model_path
 
 _CHUNK_BYTES = 1 << 20
 _DOWNLOAD_TIMEOUT_S = 30
@@ -184,9 +184,13 @@ def _mismatch(path: Path, bundle: Bundle) -> str | None:
 
 
 def _by_hand(bundle: Bundle, destination: Path) -> str:
+    """What a user without a download can do: place the official file, or export another
+    weights file of the architecture into the model's place (commands that exist)."""
+    made = bundle_model_path(bundle.name)
     return (
         f"Put the official file ({bundle.url}, {bundle.size:,} bytes, sha256 {bundle.sha256}) "
-        f"at {destination}, or pass a weights file with --checkpoint FILE"
+        f"at {destination}, or export a weights file of the same architecture into its place: "
+        f"stemboard export --checkpoint FILE --config {bundle.architecture} --out {made}"
     )
 
 

@@ -22,8 +22,10 @@ __all__ = [
     "build_graph",
     "find_preset",
     "graph_to_preset",
+    "load_graph",
     "load_preset",
     "load_preset_file",
+    "read_preset",
     "save_preset",
     "shipped_presets",
 ]
@@ -41,7 +43,9 @@ __getattr__, __dir__ = lazy_exports(
         "build_graph": "stemboard.graph.presets",
         "find_preset": "stemboard.graph.presets",
         "graph_to_preset": "stemboard.graph.presets",
+        "load_graph": "stemboard.graph.presets",
         "load_preset": "stemboard.graph.presets",
+        "read_preset": "stemboard.graph.presets",
         "shipped_presets": "stemboard.graph.presets",
     },
 )

@@ -38,30 +38,12 @@ from typing import Any
 import numpy as np
 import pedalboard
 
-from stemboard.errors import PresetError
+from stemboard.errors import PresetError, format_value
 
 EXTERNAL = "external"
 """The ``plugin`` value of an external (VST3/AU) plugin spec."""
 
 _EXTERNAL_KEYS = ("plugin", "path", "plugin_name", "parameters")
-
-
-def format_value(value: Any) -> str:
-    """A value as an error message shows it: YAML words for YAML things, short, one line.
-
-    >>> format_value(True), format_value(None), format_value({"a": 1}), format_value(0.5)
-    ('true', 'null', 'a mapping', '0.5')
-    """
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "null"
-    if isinstance(value, Mapping):
-        return "a mapping"
-    if isinstance(value, list | tuple):
-        return "a list"
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 @dataclass(frozen=True)

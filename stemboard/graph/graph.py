@@ -33,7 +33,6 @@ from stemboard.audio.layout import (
     fit_channels,
     from_planar,
     match_channels,
-    to_planar,
 )
 from stemboard.errors import AudioTypeError, GraphError, InvalidValueError
 from stemboard.graph.rules import (
@@ -44,6 +43,8 @@ from stemboard.graph.rules import (
     plan_routing,
 )
 from stemboard.graph.strips import Bus, Channel
+from stemboard.node.contracts import Separator, whole
+from stemboard.node.face import StreamFaces
 from stemboard.node.stream import Normalisation
 
 _CHANNELS = 2
@@ -88,7 +89,7 @@ class StemGraph:
 
     def __init__(
         self,
-        separator: Any,
+        separator: Separator,
         stems: Mapping[str, Any] | None = None,
         *,
         buses: Mapping[str, Bus] | None = None,
@@ -119,9 +120,8 @@ class StemGraph:
         )
         self.master = master
         self.tail_seconds = tail_seconds
-        self._stream: GraphStream | None = None  # process/stream(reset=False)
-        self._stream_layout: Layout | None = None
-        self._last_layout: Layout | None = None
+        # process/stream(reset=False) and the layout memory
+        self._faces = StreamFaces(_CHANNELS, "the graph")
 
     @property
     def channels(self) -> Mapping[str, Channel]:
@@ -236,44 +236,31 @@ class StemGraph:
 
     def flush_all(self) -> dict[str, np.ndarray]:
         """Like :meth:`flush`, with every processed stem and bus as well as the mix."""
-        stream, self._stream = self._stream, None
-        if stream is None:
+        taken = self._faces.take("graph")
+        if taken is None:
             return {MIX: np.zeros((0,), np.float32)}
-        return _to_layout(stream.finish(), self._stream_layout)
+        stream, layout = taken
+        return _to_layout(stream.finish(), layout)
 
     def reset(self) -> None:
         """Drop any stream in progress."""
-        self._stream = None
+        self._faces.drop()
 
     def _run(self, audio: np.ndarray, sample_rate: float, reset: bool) -> dict[str, np.ndarray]:
-        planar, layout = to_planar(audio, self._last_layout)
-        self._last_layout = layout
-        if layout.channels > _CHANNELS:
-            raise InvalidValueError(
-                f"audio has {layout.channels} channels; the graph takes mono or stereo "
-                f"(shape {audio.shape})"
-            )
+        planar, layout = self._faces.planar(audio)
         if reset:
-            self._stream = None
+            self._faces.drop()
             stream = self.open_stream(
                 sample_rate, channels=layout.channels, normalisation=Normalisation.of(planar)
             )
-            first, rest = stream.push(planar), stream.finish()
-            whole = {name: np.concatenate([first[name], rest[name]], axis=-1) for name in first}
-            return _to_layout(whole, layout)
-        if self._stream is None:
-            self._stream = self.open_stream(sample_rate, channels=layout.channels)
-            self._stream_layout = layout
-        elif self._stream.sample_rate != sample_rate:
-            raise InvalidValueError(
-                f"sample rate changed from {self._stream.sample_rate} to {sample_rate} within a "
-                "stream; call flush() or reset() first"
-            )
-        elif layout != self._stream_layout:
-            raise InvalidValueError(
-                "channel layout changed within a stream; call flush() or reset() first"
-            )
-        return _to_layout(self._stream.push(planar), layout)
+            return _to_layout(whole(stream, planar), layout)
+        stream = self._faces.continued(
+            "graph",
+            sample_rate,
+            layout,
+            lambda: self.open_stream(sample_rate, channels=layout.channels),
+        )
+        return _to_layout(stream.push(planar), layout)
 
 
 def _to_layout(signals: Mapping[str, np.ndarray], layout: Layout) -> dict[str, np.ndarray]:

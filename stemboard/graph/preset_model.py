@@ -15,11 +15,11 @@ from typing import Any
 
 from stemboard.choices import DEFAULT_CLIP_MODE
 from stemboard.graph.rules import MIX
+from stemboard.node.settings import NodeSettings
 from stemboard.templates import DEFAULT_TEMPLATE
 
 SCHEMA_VERSION = 1
 VERSION_KEY = "stemboard_preset"
-DEFAULT_MODEL = "hdemucs_high_musdb_plus"
 ALL = "all"
 """``outputs.stems: all`` writes every stem the model has."""
 LATER_MODEL_KEYS = ("precision", "shifts", "seed")
@@ -27,37 +27,9 @@ LATER_MODEL_KEYS = ("precision", "shifts", "seed")
 that does not use them reads as it did before they existed."""
 
 
-@dataclass
-class ModelSettings:
-    """The separator: a known model name or an ``.onnx`` path, and how ``SeparatorNode`` runs it.
-
-    ``precision``, ``shifts`` and ``seed`` are the node's (``precision`` one of
-    :data:`~stemboard.choices.PRECISIONS`); files written before them hold ``fp16: true``,
-    read as ``precision: fp16``.
-    """
-
-    name: str = DEFAULT_MODEL
-    device: str = "auto"
-    overlap: float = 0.25
-    batch_size: int | None = None
-    precision: str = "auto"
-    shifts: int = 0
-    seed: int = 0
-
-    @property
-    def fp16(self) -> bool:
-        """Whether the model's ``.fp16.onnx`` variant runs (``precision == "fp16"``)."""
-        return self.precision == "fp16"
-
-    def overridden(self, **settings: Any) -> ModelSettings:
-        """These settings with some replaced; a None value leaves that one as it is.
-
-        Example::
-
-            preset.model.overridden(precision="fp32", shifts=None)  # shifts stay the preset's
-        """
-        changes = {key: value for key, value in settings.items() if value is not None}
-        return dataclasses.replace(self, **changes)
+ModelSettings = NodeSettings
+"""The old name of :class:`~stemboard.node.settings.NodeSettings` (a preset's ``model:``),
+kept for one release."""
 
 
 @dataclass
@@ -109,7 +81,7 @@ class Preset:
 
     name: str
     description: str = ""
-    model: ModelSettings = field(default_factory=ModelSettings)
+    model: NodeSettings = field(default_factory=NodeSettings)
     stems: dict[str, StemSettings] = field(default_factory=dict)
     buses: dict[str, BusSettings] = field(default_factory=dict)
     master: list[dict] = field(default_factory=list)

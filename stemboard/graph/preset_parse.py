@@ -23,23 +23,20 @@ Example::
 
 from __future__ import annotations
 
-import difflib
-import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from stemboard.audio.writing import SUPPORTED_FORMATS, check_clip_mode
-from stemboard.choices import BIT_DEPTHS, CLIP_MODES, DEVICES, PRECISIONS
-from stemboard.errors import GraphError, InvalidValueError, PresetError
-from stemboard.graph.effects import check_spec, format_value
+from stemboard.choices import BIT_DEPTHS, CLIP_MODES
+from stemboard.errors import GraphError, InvalidValueError, PresetError, did_you_mean, format_value
+from stemboard.graph.effects import check_spec
 from stemboard.graph.preset_model import (
     ALL,
     SCHEMA_VERSION,
     VERSION_KEY,
     BusSettings,
-    ModelSettings,
     OutputSettings,
     Preset,
     StemSettings,
@@ -54,8 +51,7 @@ from stemboard.graph.rules import (
     check_tail_seconds,
     plan_routing,
 )
-from stemboard.node.session import INT8_REFUSAL
-from stemboard.node.stream import MAX_SHIFTS
+from stemboard.node.settings import NodeSettings, SettingError, fp16_alias, settings_from
 from stemboard.registry import known_sources
 from stemboard.templates import check_template
 
@@ -84,11 +80,6 @@ def _join(where: str, key: str) -> str:
     return f"{where}.{key}" if where else key
 
 
-def _did_you_mean(word: str, choices: Sequence[str]) -> str:
-    close = difflib.get_close_matches(word, choices, n=1)
-    return f"did you mean {close[0]}? " if close else ""
-
-
 def _mapping(value: Any, where: str, keys: Sequence[str]) -> dict:
     """``value`` as a mapping whose keys are all in ``keys`` (``None`` reads as empty)."""
     if value is None:
@@ -102,7 +93,7 @@ def _mapping(value: Any, where: str, keys: Sequence[str]) -> dict:
             raise _error(
                 _join(where, str(key)),
                 f"unknown key {format_value(key)} "
-                f"({_did_you_mean(str(key), keys)}valid keys: {', '.join(keys)})",
+                f"({did_you_mean(str(key), keys)}valid keys: {', '.join(keys)})",
             )
     return value
 
@@ -121,7 +112,8 @@ def _names_mapping(value: Any, where: str, what: str) -> dict:
 def _number(value: Any, where: str, low: float, high: float, *, high_open: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise _error(where, f"expected a number, got {format_value(value)}")
-    if not math.isfinite(value) or value < low or (value >= high if high_open else value > high):
+    inside = low <= value < high if high_open else low <= value <= high
+    if not inside:  # NaN too; an integer beyond a float compares as it is
         interval = f"[{low:g}, {high:g}{')' if high_open else ']'}"
         raise _error(where, f"{format_value(value)} is out of range (expected {interval})")
     return float(value)
@@ -203,46 +195,24 @@ def _integer(value: Any, where: str, low: int, high: int | None = None) -> int:
     return value
 
 
-def _precision(fields: dict, default: str) -> str:
-    """``precision``, or the old ``fp16: true`` that meant ``precision: fp16``."""
-    precision = _choice(
-        fields.get("precision", default), "model.precision", "precision", PRECISIONS
-    )
-    if precision == "int8":
-        raise _error("model.precision", INT8_REFUSAL)
-    if "fp16" not in fields:
-        return precision
-    fp16 = _boolean(fields["fp16"], "model.fp16")
-    if "precision" in fields and fp16 != (precision == "fp16"):
-        raise _error(
-            "model.fp16",
-            f"fp16: {format_value(fp16)} (the old spelling of precision: fp16) contradicts "
-            f"precision: {precision}; keep precision only",
-        )
-    return "fp16" if fp16 else precision
-
-
-def _model(value: Any) -> ModelSettings:
-    fields = _mapping(value, "model", _MODEL_KEYS)
-    defaults = ModelSettings()
-    batch_size = fields.get("batch_size", defaults.batch_size)
-    if batch_size is not None and (
-        isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
-    ):
-        raise _error(
-            "model.batch_size", f"expected null or an integer >= 1, got {format_value(batch_size)}"
-        )
-    return ModelSettings(
-        name=_text(fields.get("name", defaults.name), "model.name"),
-        device=_choice(fields.get("device", defaults.device), "model.device", "device", DEVICES),
-        overlap=_number(
-            fields.get("overlap", defaults.overlap), "model.overlap", 0, 1, high_open=True
-        ),
-        batch_size=batch_size,
-        precision=_precision(fields, defaults.precision),
-        shifts=_integer(fields.get("shifts", defaults.shifts), "model.shifts", 0, MAX_SHIFTS),
-        seed=_integer(fields.get("seed", defaults.seed), "model.seed", 0),
-    )
+def _model(value: Any) -> NodeSettings:
+    """``model:``, checked by the node's own settings (:mod:`stemboard.node.settings`); the
+    old ``fp16: true`` reads as ``precision: fp16``."""
+    fields = dict(_mapping(value, "model", _MODEL_KEYS))
+    try:
+        if "fp16" in fields:
+            fields["precision"] = fp16_alias(
+                fields.get("precision"),
+                fields.pop("fp16"),
+                alias=f"fp16: {format_value(value.get('fp16'))}",
+                spell="precision: {}",
+                where="model.fp16",
+            )
+            if fields["precision"] is None:
+                del fields["precision"]
+        return settings_from(fields, "model.")
+    except SettingError as error:
+        raise PresetError(str(error)) from None
 
 
 def _strip_levels(fields: dict, where: str, switches: Sequence[str]) -> dict[str, Any]:

@@ -20,7 +20,14 @@ from typing import Any
 import yaml
 
 from stemboard.atomic import atomic_path
-from stemboard.errors import DestinationError, PresetError, PresetNotFoundError
+from stemboard.errors import (
+    DestinationError,
+    InvalidValueError,
+    MissingFileError,
+    PresetError,
+    PresetNotFoundError,
+)
+from stemboard.input_files import regular_file
 
 
 class _DuplicateKey(yaml.YAMLError):
@@ -78,8 +85,12 @@ def _yaml_problem(error: yaml.YAMLError) -> str:
 
 def read_text(path: Path) -> str:
     """A preset file's text; :class:`PresetError` in one line when it cannot be read as text."""
-    if path.is_dir():
-        raise PresetError(f"{path}: is a folder, not a preset file")
+    try:
+        regular_file(path, "preset file")
+    except MissingFileError as error:
+        raise PresetNotFoundError(str(error)) from None
+    except InvalidValueError as error:  # a folder, a FIFO (which would block the read), ...
+        raise PresetError(str(error)) from None
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -100,6 +111,8 @@ def parse_yaml(text: str, source: str) -> Any:
         raise PresetError(f"{source}: {_yaml_problem(error)}") from None
     except RecursionError:
         raise PresetError(f"{source}: invalid YAML: nested too deeply") from None
+    except ValueError as error:  # a value Python cannot hold: a 5000-digit integer, 2001-13-45
+        raise PresetError(f"{source}: invalid YAML value: {error}") from None
 
 
 def read_yaml(path: Path) -> Any:

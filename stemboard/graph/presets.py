@@ -1,31 +1,35 @@
 """Presets as graphs: a checked :class:`Preset` becomes a :class:`StemGraph`, and back.
 
-A graph built from a preset keeps it as ``graph.preset`` so rendering knows which files to
-write; a graph built in Python can be saved with :func:`graph_to_preset` + ``save_preset``.
-Every effect of a preset is built exactly once, here (an external plugin is loaded once, and
-only when the caller allowed it).
+Two verbs, named after what they return: :func:`read_preset` gives the checked
+:class:`Preset` (data), :func:`load_graph` the :class:`StemGraph` it describes, running on the
+node its ``model:`` settings describe (with a caller's overrides). A graph built from a preset
+keeps it as ``graph.preset`` so rendering knows which files to write; a graph built in Python
+can be saved with :func:`graph_to_preset` + ``save_preset``. Every effect of a preset is built
+exactly once, here (an external plugin is loaded once, and only when the caller allowed it).
 
 Example::
 
-    graph = load_preset("karaoke", model="demo")         # a shipped preset, on the demo model
+    graph = load_graph("karaoke", model="demo")          # a shipped preset, on the demo model
     mix = graph(audio, 44100)
+    preset = read_preset("karaoke")                      # the same preset, as data
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pedalboard
 
-from stemboard.errors import GraphError, PresetError, PresetNotFoundError
+from stemboard.errors import GraphError, PresetError, PresetNotFoundError, did_you_mean
 from stemboard.graph.effects import describe_chain, make_chain
 from stemboard.graph.graph import StemGraph
 from stemboard.graph.preset_model import (
     BusSettings,
-    ModelSettings,
     OutputSettings,
     Preset,
     StemSettings,
@@ -33,39 +37,32 @@ from stemboard.graph.preset_model import (
 from stemboard.graph.preset_parse import check_preset_sources, load_preset_file
 from stemboard.graph.strips import Bus, Channel
 from stemboard.node import SeparatorNode
+from stemboard.node.contracts import Separator
+from stemboard.node.settings import NodeSettings
 
 PRESETS_DIR = Path(__file__).resolve().parents[1] / "presets"
 
 log = logging.getLogger(__name__)
 
+OpenNode = Callable[[NodeSettings], Separator]
+"""How a caller turns settings into a node: :meth:`SeparatorNode.from_settings` (the default),
+:func:`stemboard.models.open_node` (which makes a known model's file first), a worker's cache."""
+
 
 def build_graph(
     preset: Preset,
     *,
-    model: str | os.PathLike | None = None,
-    device: str | None = None,
-    separator: Any = None,
+    separator: Separator | None = None,
     allow_external_plugins: bool = False,
 ) -> StemGraph:
-    """The graph a preset describes; ``model`` / ``device`` override the preset's (the other
-    model settings: :meth:`ModelSettings.overridden`), and ``separator`` (a node already
-    built) replaces its model altogether.
+    """The graph a preset describes, on ``separator`` (default: the node its ``model:``
+    settings describe).
 
-    The stem names are checked against the model's own (a preset for a model whose stems are
-    ``speech, music`` works with that model). Raises :class:`PresetError` naming the file.
+    The stem names are checked against the separator's own (a preset for a model whose stems
+    are ``speech, music`` works with that model). Raises :class:`PresetError` naming the file.
     """
-    settings = preset.model
     if separator is None:
-        separator = SeparatorNode(
-            model if model is not None else settings.name,
-            device=device or settings.device,
-            overlap=settings.overlap,
-            batch_size=settings.batch_size,
-            precision=settings.precision,
-            shifts=settings.shifts,
-            seed=settings.seed,
-        )
-        log.info("%s", separator.describe())
+        separator = SeparatorNode.from_settings(preset.model)
     check_preset_sources(preset, separator.sources)
     options = {"allow_external": allow_external_plugins}
 
@@ -111,49 +108,94 @@ def shipped_presets() -> list[Path]:
 
 
 def find_preset(name_or_path: str | os.PathLike) -> Path:
-    """A preset file: a path, or the name of a shipped preset (``karaoke``)."""
+    """A preset file: a path, or the name of a shipped preset (``karaoke``).
+
+    A folder called like a shipped preset (``karaoke/``, an earlier output folder, say) does
+    not hide it: the shipped preset is taken, and ``-v`` says so. A name that is neither says
+    which shipped preset it is closest to.
+    """
     path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") or path.exists():
+    if path.suffix in (".yaml", ".yml") or (path.exists() and not path.is_dir()):
         return path
-    shipped = PRESETS_DIR / f"{name_or_path}.yaml"
-    if shipped.is_file():
+    shipped = PRESETS_DIR / f"{path.name}.yaml" if path.name == os.fspath(name_or_path) else None
+    if shipped is not None and shipped.is_file():
+        if path.is_dir():
+            log.info("%s: a folder of that name is here; using the shipped preset", path)
         return shipped
-    known = ", ".join(p.stem for p in shipped_presets())
+    if path.exists():
+        return path  # a folder: reading it says so
+    names = [p.stem for p in shipped_presets()]
     raise PresetNotFoundError(
-        f"{name_or_path}: no such preset file or shipped preset (shipped: {known})"
+        f"{name_or_path}: no such preset file or shipped preset "
+        f"({did_you_mean(str(name_or_path), names)}shipped: {', '.join(names)})"
     )
 
 
-def load_preset(
-    path: str | os.PathLike,
+def read_preset(
+    name_or_path: str | os.PathLike,
+    *,
+    sources: tuple[str, ...] | None = None,
+    check_stems: bool = True,
+    allow_external_plugins: bool = False,
+) -> Preset:
+    """The checked :class:`Preset` in a file, or a shipped preset's (see :func:`find_preset`).
+
+    ``sources`` are the stem names to check against (default: the registry's record of the
+    preset's own model, when it is a known one; ``check_stems=False`` leaves them to the graph,
+    for a preset run on another model). Raises :class:`PresetError` naming the file.
+    """
+    return load_preset_file(
+        find_preset(name_or_path),
+        sources=sources,
+        allow_external=allow_external_plugins,
+        check_stems=check_stems,
+    )
+
+
+def load_graph(
+    preset: str | os.PathLike | Preset,
     *,
     model: str | os.PathLike | None = None,
     device: str | None = None,
-    separator: Any = None,
+    precision: str | None = None,
+    shifts: int | None = None,
+    seed: int | None = None,
+    separator: Separator | None = None,
+    open_node: OpenNode | None = None,
     allow_external_plugins: bool = False,
 ) -> StemGraph:
-    """Read a preset file (or a shipped preset's name) and build its graph.
+    """A preset's graph: a file, a shipped preset's name or a :class:`Preset` already read.
 
     Example::
 
-        graph = stemboard.load_preset("karaoke", model="demo")
+        graph = stemboard.load_graph("karaoke", model="demo", precision="fp32")
         stemboard.render_file(graph, "song.wav", "out/")
 
-    ``model`` / ``device`` override the preset's; ``separator`` gives a node already built.
+    ``model``, ``device``, ``precision``, ``shifts`` and ``seed`` override the preset's
+    ``model:`` settings (None keeps the preset's); ``graph.preset`` records the precision,
+    shifts and seed that run (the model and device are the node's). ``separator`` gives a node
+    already built instead; otherwise ``open_node`` makes one from the settings (default
+    :meth:`SeparatorNode.from_settings`).
     """
-    path = find_preset(path)
-    # Another model than the preset's own: its stem names are checked against that model's.
-    overridden = model is not None or separator is not None
-    preset = load_preset_file(
-        path, allow_external=allow_external_plugins, check_stems=not overridden
-    )
-    return build_graph(
-        preset,
-        model=model,
-        device=device,
-        separator=separator,
-        allow_external_plugins=allow_external_plugins,
-    )
+    if isinstance(preset, Preset):
+        checked = preset
+    else:
+        # another model than the preset's own: its stem names are checked against that one's
+        overridden = model is not None or separator is not None
+        checked = read_preset(
+            preset, check_stems=not overridden, allow_external_plugins=allow_external_plugins
+        )
+    settings = checked.model.overridden(precision=precision, shifts=shifts, seed=seed)
+    checked = dataclasses.replace(checked, model=settings)
+    if separator is None:
+        opened = open_node or SeparatorNode.from_settings
+        separator = opened(settings.overridden(model=model, device=device))
+    return build_graph(checked, separator=separator, allow_external_plugins=allow_external_plugins)
+
+
+load_preset = load_graph
+"""The old name of :func:`load_graph` (it returns a graph, not a preset), kept for one
+release."""
 
 
 def _chain_specs(chain: Any, where: str) -> list[dict]:
@@ -166,13 +208,6 @@ def _chain_specs(chain: Any, where: str) -> list[dict]:
         raise PresetError(f"{where}: {error}") from None
 
 
-def _asked_precision(separator: Any) -> str:
-    """The precision to ask for to run as ``separator`` does (a node keeps what runs, not what
-    was asked): bf16 and fp16 as they are; fp32 as ``auto``, which gives fp32 wherever bf16
-    is not native or not good enough for the model, and bf16 where it is."""
-    return "auto" if separator.precision == "fp32" else separator.precision
-
-
 def graph_to_preset(
     graph: StemGraph,
     name: str,
@@ -183,17 +218,18 @@ def graph_to_preset(
 ) -> Preset:
     """The preset that rebuilds ``graph`` (its chains must be pedalboard plugins)."""
     previous: Preset | None = getattr(graph, "preset", None)
-    separator = graph.separator
-    # What the preset asked for where the graph came from one; a node keeps its shifts but
-    # not their seed (0 otherwise, the node's default).
-    model_settings = ModelSettings(
-        name=model or (previous.model.name if previous else str(separator.model_path)),
-        device=separator.device if previous is None else previous.model.device,
-        overlap=separator.overlap,
-        precision=previous.model.precision if previous else _asked_precision(separator),
-        shifts=separator.shifts,
-        seed=previous.model.seed if previous else 0,
-    )
+    asked: NodeSettings | None = getattr(graph.separator, "settings", None)
+    if previous is not None:
+        model_settings = previous.model
+    elif asked is not None:
+        model_settings = asked.portable()
+    else:
+        raise PresetError(
+            "this graph's separator keeps no settings (a SeparatorNode does); give the graph a "
+            "preset, or build it on a SeparatorNode"
+        )
+    if model is not None:
+        model_settings = model_settings.overridden(model=model)
     stems = {
         stem: StemSettings(
             chain=_chain_specs(c.chain, f"stems.{stem}.chain"),

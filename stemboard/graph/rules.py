@@ -12,14 +12,12 @@ message reads ``"<where>: <problem>"``.
 
 from __future__ import annotations
 
-import difflib
-import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from stemboard.errors import GraphError, PresetError
+from stemboard.errors import GraphError, PresetError, did_you_mean, format_value
 from stemboard.graph.effects import check_plugin
 
 GAIN_DB_RANGE = (-120.0, 60.0)
@@ -46,26 +44,13 @@ def at(where: str, error: GraphError) -> GraphError:
     return located(f"{where}.{inner}" if where and inner else where or inner, error.problem)
 
 
-def shown(value: Any) -> str:
-    """A value as a message shows it: short, one line, YAML words for booleans and null."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "null"
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _did_you_mean(word: str, choices: Sequence[str]) -> str:
-    close = difflib.get_close_matches(word, choices, n=1)
-    return f"did you mean {close[0]}? " if close else ""
-
-
 def _number(value: Any, where: str, low: float, high: float) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise located(where, f"expected a number, got {shown(value)}")
-    if not (math.isfinite(value) and low <= value <= high):
-        raise located(where, f"{shown(value)} is out of range (expected [{low:g}, {high:g}])")
+        raise located(where, f"expected a number, got {format_value(value)}")
+    if not low <= value <= high:  # NaN too; an integer beyond a float compares as it is
+        raise located(
+            where, f"{format_value(value)} is out of range (expected [{low:g}, {high:g}])"
+        )
     return float(value)
 
 
@@ -87,7 +72,7 @@ def check_tail_seconds(value: Any, where: str = "tail_seconds") -> float:
 def check_switch(value: Any, where: str) -> bool:
     """``mute`` and ``solo``: true or false (not 0, 1 or "yes")."""
     if not isinstance(value, bool):
-        raise located(where, f"expected true or false, got {shown(value)}")
+        raise located(where, f"expected true or false, got {format_value(value)}")
     return value
 
 
@@ -115,7 +100,7 @@ def check_chain(value: Any, where: str = "chain") -> Any:
     raise located(
         where,
         f"expected a pedalboard plugin, a Pedalboard or a stemboard node, got "
-        f"{type(value).__name__} {shown(value)}{hint}",
+        f"{type(value).__name__} {format_value(value)}{hint}",
     )
 
 
@@ -126,7 +111,7 @@ def check_stem_names(names: Sequence[str], sources: Sequence[str], where: str) -
             raise located(
                 f"{where}.{name}" if where else name,
                 f"unknown stem {name!r} "
-                f"({_did_you_mean(name, sources)}the model has: {', '.join(sources)})",
+                f"({did_you_mean(name, sources)}the model has: {', '.join(sources)})",
             )
 
 
@@ -154,7 +139,8 @@ def plan_routing(buses: Mapping[str, Sequence[str]], sources: Sequence[str] | No
         if not isinstance(bus, str) or not BUS_NAME.fullmatch(bus):
             raise located(
                 where,
-                f"bus name {shown(bus)} must be letters, digits, _ or -, not starting with a digit",
+                f"bus name {format_value(bus)} must be letters, digits, _ or -, "
+                "not starting with a digit",
             )
         if bus in stems:
             raise located(
@@ -173,14 +159,14 @@ def plan_routing(buses: Mapping[str, Sequence[str]], sources: Sequence[str] | No
         for index, name in enumerate(inputs):
             at_index = f"{where}[{index}]"
             if not isinstance(name, str):
-                raise located(at_index, f"expected a stem or bus name, got {shown(name)}")
+                raise located(at_index, f"expected a stem or bus name, got {format_value(name)}")
             if name in seen:
                 raise located(at_index, f"{name!r} is listed twice")
             seen.add(name)
             if name not in buses and sources is not None and name not in stems:
                 raise located(
                     at_index,
-                    f"unknown input {name!r} ({_did_you_mean(name, [*stems, *buses])}"
+                    f"unknown input {name!r} ({did_you_mean(name, [*stems, *buses])}"
                     f"stems: {', '.join(stems)}; buses: {', '.join(buses)})",
                 )
             if name in feeds:

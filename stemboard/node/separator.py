@@ -9,20 +9,25 @@ on top of it: they take audio in any of pedalboard's layouts, convert it once
 
 from __future__ import annotations
 
+import logging
 import math
 import os
-import warnings
 from collections.abc import Iterable, Mapping
 
 import numpy as np
 
-from stemboard.audio.layout import Layout, from_planar, to_planar
+from stemboard.audio.layout import Layout, from_planar
 from stemboard.errors import InvalidValueError
 from stemboard.node.backend import Session
+from stemboard.node.contracts import whole
+from stemboard.node.face import StreamFaces
 from stemboard.node.overlap_add import stride_for
 from stemboard.node.session import open_session
+from stemboard.node.settings import DEFAULT_MODEL, DEFAULT_OVERLAP, NodeSettings, fp16_alias
 from stemboard.node.stream import Normalisation, SeparationStream, shift_offsets
 from stemboard.registry import model_path
+
+log = logging.getLogger(__name__)
 
 MAX_GAIN = 1000.0
 """The largest linear stem gain ``gains`` accepts (+60 dB), either sign."""
@@ -90,9 +95,9 @@ class SeparatorNode:
 
     def __init__(
         self,
-        model: str | os.PathLike = "hdemucs_high_musdb_plus",
+        model: str | os.PathLike = DEFAULT_MODEL,
         device: str = "auto",
-        overlap: float = 0.25,
+        overlap: float = DEFAULT_OVERLAP,
         batch_size: int | None = None,
         stem: str | Iterable[str] | None = None,
         gains: Mapping[str, float] | None = None,
@@ -103,38 +108,60 @@ class SeparatorNode:
         shifts: int = 0,
         seed: int | None = 0,
     ):
-        if isinstance(overlap, bool) or not (
-            isinstance(overlap, int | float) and 0.0 <= overlap < 1.0
-        ):
-            raise InvalidValueError(f"overlap must be in [0, 1), got {overlap!r}")
-        if batch_size is not None and (
-            isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
-        ):
-            raise InvalidValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-        if fp16:
-            warnings.warn(
-                "SeparatorNode(fp16=True) is deprecated; use precision='fp16'",
-                DeprecationWarning,
-                stacklevel=2,
-            )
-            if precision not in ("auto", "fp16"):
-                raise InvalidValueError(f"fp16=True contradicts precision={precision!r}")
-            precision = "fp16"
-        path = model_path(model, fp16=precision == "fp16")
-        self.session: Session = open_session(path, device, precision, threads, backend)
+        given = None if precision == "auto" else precision  # the default: not given
+        precision = fp16_alias(given, fp16, alias="fp16=True", spell="precision={!r}") or "auto"
+        settings = NodeSettings(model, device, overlap, batch_size, precision, shifts, seed)
+        self.settings = settings
+        """What was asked for (a precision of ``auto`` stays ``auto``; :attr:`precision` is
+        what runs)."""
+        path = model_path(settings.name, fp16=settings.fp16)
+        self.session: Session = open_session(
+            path, settings.device, settings.precision, threads, backend
+        )
         self.model_path = self.session.path
         self.device = self.session.device
-        self.overlap = float(overlap)
-        self.batch_size = batch_size or (
+        self.overlap = settings.overlap
+        self.batch_size = settings.batch_size or (
             8 if self.device == "cuda" else self.session.parallel_segments
         )
         self.gains = _gain_vector(self.sources, stem, gains)
-        self.shifts = shifts
-        self.offsets = shift_offsets(shifts, seed, self.sample_rate)
-        self._track: SeparationStream | None = None  # the stream of process(reset=False)
-        self._stem_track: SeparationStream | None = None  # the stream of separate(reset=False)
-        self._layouts: dict[str, Layout] = {}  # the layout of each face's stream
-        self._last_layout: Layout | None = None  # pedalboard's layout memory, kept on reset
+        self.shifts = settings.shifts
+        self.offsets = shift_offsets(settings.shifts, settings.seed, self.sample_rate)
+        # process/separate(reset=False) streams and the layout memory
+        self._faces = StreamFaces(self.audio_channels, "the model")
+        log.info("%s", self.describe())  # what runs, and why (``stemboard -v``)
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: NodeSettings,
+        *,
+        threads: int | None = None,
+        backend: str = "auto",
+        stem: str | Iterable[str] | None = None,
+        gains: Mapping[str, float] | None = None,
+    ) -> SeparatorNode:
+        """The node these settings describe (a preset's ``model:``, a command's options);
+        ``threads``, ``backend``, ``stem`` and ``gains`` are the node's own, as in the
+        constructor.
+
+        Example::
+
+            node = SeparatorNode.from_settings(NodeSettings("demo", precision="fp32"))
+        """
+        return cls(
+            settings.name,
+            device=settings.device,
+            overlap=settings.overlap,
+            batch_size=settings.batch_size,
+            stem=stem,
+            gains=gains,
+            threads=threads,
+            precision=settings.precision,
+            backend=backend,
+            shifts=settings.shifts,
+            seed=settings.seed,
+        )
 
     @property
     def sources(self) -> tuple[str, ...]:
@@ -222,22 +249,26 @@ class SeparatorNode:
         ``reset=False`` the call is one block of a stream, as in :meth:`process`; the rest
         comes from :meth:`flush_stems`.
         """
-        planar, layout = self._to_planar(audio)
+        planar, layout = self._faces.planar(audio)
         if reset:
-            self._stem_track = None
-            stems = self._offline(planar, sample_rate, mix=False)
-        else:
-            self._stem_track = self._continue("stems", self._stem_track, sample_rate, layout)
-            stems = self._stem_track.push(planar)
-        return self._as_stems(stems, layout)
+            self._faces.drop("stems")
+            return self._as_stems(self._offline(planar, sample_rate, mix=False), layout)
+        stream = self._faces.continued(
+            "stems",
+            sample_rate,
+            layout,
+            lambda: self.open_stream(sample_rate, channels=layout.channels),
+        )
+        return self._as_stems(stream.push(planar), layout)
 
     def flush_stems(self) -> dict[str, np.ndarray]:
         """The rest of a stream started with ``separate(..., reset=False)``; clears the state."""
-        track, self._stem_track = self._stem_track, None
-        if track is None:
+        taken = self._faces.take("stems")
+        if taken is None:
             empty = np.zeros((0,), np.float32)
             return {name: empty for name in self.sources}
-        return self._as_stems(track.finish(), self._layouts["stems"])
+        stream, layout = taken
+        return self._as_stems(stream.finish(), layout)
 
     def process(
         self,
@@ -255,66 +286,38 @@ class SeparatorNode:
         model, so it does not change the result.
         """
         del buffer_size
-        planar, layout = self._to_planar(input_array)
+        planar, layout = self._faces.planar(input_array)
         if reset:
-            self._track = None
+            self._faces.drop("mix")
             return from_planar(self._offline(planar, sample_rate, mix=True)[0], layout)
-        self._track = self._continue("mix", self._track, sample_rate, layout, mix=True)
-        return from_planar(self._track.push(planar)[0], layout)
+        stream = self._faces.continued(
+            "mix",
+            sample_rate,
+            layout,
+            lambda: self.open_stream(sample_rate, channels=layout.channels, mix=True),
+        )
+        return from_planar(stream.push(planar)[0], layout)
 
     __call__ = process
 
     def flush(self) -> np.ndarray:
         """The rest of a stream started with ``process(..., reset=False)``; clears the state."""
-        track, self._track = self._track, None
-        if track is None:
+        taken = self._faces.take("mix")
+        if taken is None:
             return np.zeros((0,), np.float32)
-        return from_planar(track.finish()[0], self._layouts["mix"])
+        stream, layout = taken
+        return from_planar(stream.finish()[0], layout)
 
     def reset(self) -> None:
         """Drop any stream in progress."""
-        self._track = None
-        self._stem_track = None
+        self._faces.drop()
 
     def _as_stems(self, stems: np.ndarray, layout: Layout) -> dict[str, np.ndarray]:
         return {name: from_planar(stems[i], layout) for i, name in enumerate(self.sources)}
-
-    def _continue(
-        self,
-        face: str,
-        track: SeparationStream | None,
-        sample_rate: float,
-        layout: Layout,
-        mix: bool = False,
-    ) -> SeparationStream:
-        """The stream ``track`` for one more block, opened when there is none."""
-        if track is None:
-            self._layouts[face] = layout
-            return self.open_stream(sample_rate, channels=layout.channels, mix=mix)
-        if sample_rate != track.sample_rate:
-            raise InvalidValueError(
-                f"sample rate changed from {track.sample_rate} to {sample_rate} within a stream; "
-                "call reset() or flush() first"
-            )
-        if self._layouts[face] != layout:
-            raise InvalidValueError(
-                "channel layout changed within a stream; call reset() or flush() first"
-            )
-        return track
-
-    def _to_planar(self, audio: np.ndarray) -> tuple[np.ndarray, Layout]:
-        planar, layout = to_planar(audio, self._last_layout)
-        self._last_layout = layout
-        if layout.channels not in (1, self.audio_channels):
-            raise InvalidValueError(
-                f"audio has {layout.channels} channels; the model takes at most "
-                f"{self.audio_channels} (shape {audio.shape})"
-            )
-        return planar, layout
 
     def _offline(self, planar: np.ndarray, sample_rate: float, mix: bool) -> np.ndarray:
         """``[channels, n]`` -> ``[sources or 1, channels, n]`` in one pass, whole-track stats."""
         stream = self.open_stream(
             sample_rate, channels=len(planar), normalisation=Normalisation.of(planar), mix=mix
         )
-        return np.concatenate([stream.push(planar), stream.finish()], axis=-1)
+        return whole(stream, planar)

@@ -9,7 +9,7 @@ which one runs. :func:`open_session` chooses from what was asked and what this m
 - ``precision``: ``fp32``; ``bf16`` (OpenVINO, on CPUs that compute bf16 natively); ``fp16``
   (the ``.fp16.onnx`` variant, for the GPU); ``auto``, the fastest of these that passes the
   quality gate here (bf16 on such a CPU, fp32 elsewhere); ``int8`` is refused with the
-  measurement that keeps it out.
+  measurement that keeps it out (every value is checked by :mod:`stemboard.node.settings`).
 - ``backend``: ``openvino`` or ``onnxruntime``; ``auto`` takes OpenVINO on the CPU when it is
   installed, onnxruntime otherwise.
 
@@ -24,18 +24,11 @@ import os
 import threading
 from pathlib import Path
 
-from stemboard.choices import BACKENDS, DEVICES, PRECISIONS
 from stemboard.errors import InvalidValueError, ModelNotFoundError, StemboardError
 from stemboard.node.backend import Choice, Session, available, usable_cores
+from stemboard.node.settings import check_backend, check_device, check_precision, check_threads
 
 log = logging.getLogger(__name__)
-
-INT8_REFUSAL = (
-    "int8 is not offered: quantized with NNCF 3.4 and calibrated on music-like audio, the best "
-    "variant kept 13.0 dB SNR against fp32 on `high` and 9.6 dB on the demo model, far below "
-    "the 40 dB quality gate (docs/benchmarks.md); use bf16 or fp32"
-)
-
 
 _cache: dict[tuple, Session] = {}
 _cache_lock = threading.Lock()
@@ -53,19 +46,8 @@ def open_session(
     ``path`` is the file to load (the ``.fp16.onnx`` variant for ``precision="fp16"``).
     ``threads``: CPU threads per run (default: every core this process may use).
     """
-    for name, value, allowed in (
-        ("device", device, DEVICES),
-        ("precision", precision, PRECISIONS),
-        ("backend", backend, BACKENDS),
-    ):
-        if value not in allowed:
-            raise InvalidValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
-    if threads is not None and (
-        isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
-    ):
-        raise InvalidValueError(f"threads must be an integer >= 1, got {threads!r}")
-    if precision == "int8":
-        raise InvalidValueError(INT8_REFUSAL)
+    device, precision = check_device(device), check_precision(precision)
+    backend, threads = check_backend(backend), check_threads(threads)
     path = Path(path).resolve()
     if not path.is_file():
         raise ModelNotFoundError(f"model file {path} does not exist")

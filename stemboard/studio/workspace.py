@@ -38,10 +38,12 @@ from stemboard.audio.reading import AudioInfo, display
 from stemboard.errors import InvalidValueError, MissingFileError, PresetError, StemboardError
 from stemboard.graph.effects import parameters, plugin_names
 from stemboard.graph.graph import MIX
-from stemboard.graph.preset_model import ModelSettings, Preset, StemSettings, preset_to_dict
+from stemboard.graph.preset_model import Preset, StemSettings, preset_to_dict
 from stemboard.graph.preset_parse import load_preset_file, parse_preset, save_preset
 from stemboard.graph.preset_yaml import parse_yaml
 from stemboard.graph.presets import build_graph, shipped_presets
+from stemboard.node import SeparatorNode
+from stemboard.node.settings import DEFAULT_MODEL, DEFAULT_OVERLAP, NodeSettings
 from stemboard.registry import cache_dir
 from stemboard.render import GraphRender, check_input
 from stemboard.studio.jobs import Job, JobRunner, finished
@@ -132,48 +134,33 @@ def safe_file_name(name: str) -> str:
 class Studio:
     """One studio session: a node, the tracks opened, the jobs, the stem cache, the out folder.
 
-    ``model`` and the separation options are the node's; ``out_dir`` receives saved presets
+    ``model`` and the separation options are the node's (or ``model`` is a node already
+    open); ``out_dir`` receives saved presets
     and exports; ``cache`` is the stem cache's folder (``$STEMBOARD_CACHE/studio``), kept under
     ``cache_limit_bytes`` (the tracks open in this studio always stay).
     """
 
     def __init__(
         self,
-        model: str | os.PathLike = "hdemucs_high_musdb_plus",
+        model: str | os.PathLike | SeparatorNode = DEFAULT_MODEL,
         *,
         device: str = "auto",
         precision: str = "auto",
-        overlap: float = 0.25,
+        overlap: float = DEFAULT_OVERLAP,
         shifts: int = 0,
         seed: int = 0,
         out_dir: str | os.PathLike = "studio-out",
         cache: str | os.PathLike | None = None,
         max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
         cache_limit_bytes: int = DEFAULT_LIMIT_BYTES,
-        node: Any = None,
     ):
-        from stemboard.node import SeparatorNode
-
-        given = Path(model)
-        self.model = ModelSettings(
-            # a file as an absolute path, so a saved preset finds it from anywhere
-            name=str(given.resolve()) if given.suffix == ".onnx" else str(model),
-            device=device,
-            overlap=overlap,
-            precision=precision,
-            shifts=shifts,
-            seed=seed,
-        )
-        if node is None:
-            node = SeparatorNode(
-                self.model.name,
-                device=device,
-                overlap=overlap,
-                precision=precision,
-                shifts=shifts,
-                seed=seed,
-            )
-        self.node = node
+        if isinstance(model, SeparatorNode):  # a node already open (the command opens one)
+            self.node = model
+        else:
+            settings = NodeSettings(model, device, overlap, None, precision, shifts, seed)
+            self.node = SeparatorNode.from_settings(settings)
+        # what a saved preset says of the model: a file by its absolute path
+        self.model = self.node.settings.portable()
         self.out_dir = Path(out_dir).resolve()
         self.cache = StemCache(
             Path(cache) if cache is not None else cache_dir() / "studio", cache_limit_bytes

@@ -1,0 +1,78 @@
+"""``stemboard export``: torchaudio's HDemucs to one ONNX graph, verified against PyTorch."""
+
+from __future__ import annotations
+
+import argparse
+
+from stemboard.cli.options import positive_float
+from stemboard.errors import StemboardError
+from stemboard.registry import ARCHITECTURES, BUNDLES
+
+
+def add(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "export",
+        help="export an HDemucs to ONNX",
+        description=(
+            "Export torchaudio's HDemucs to one ONNX graph (mix [batch, 2, samples] -> "
+            "stems [batch, sources, 2, samples]) and verify it against PyTorch. "
+            "Needs the export extra: pip install 'stemboard[export]'."
+        ),
+    )
+    parser.add_argument("--out", required=True, help="the .onnx file to write")
+    source = parser.add_argument_group("weights (exactly one source)")
+    source.add_argument(
+        "--bundle", choices=sorted(BUNDLES), help="torchaudio's pretrained bundle (downloaded once)"
+    )
+    source.add_argument(
+        "--checkpoint",
+        metavar="FILE",
+        help="a state_dict saved with torch.save (architecture: --config, default high)",
+    )
+    source.add_argument(
+        "--config",
+        choices=sorted(ARCHITECTURES),
+        help="alone: random weights of this architecture; with --checkpoint: its architecture",
+    )
+    source.add_argument("--seed", type=int, help="seed for random weights (default 0)")
+    parser.add_argument(
+        "--segment",
+        type=positive_float,
+        default=10.0,
+        metavar="SECONDS",
+        help="segment length baked into the graph (default 10; rounded to 2048-sample steps)",
+    )
+    parser.add_argument(
+        "--fp16", action="store_true", help="also write a float16 variant <out>.fp16.onnx"
+    )
+    parser.add_argument(
+        "--no-verify", action="store_true", help="skip the onnxruntime-vs-PyTorch check"
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from stemboard.models import EXPORT_MODULES
+
+    try:
+        from stemboard.export import export_hdemucs
+    except ModuleNotFoundError as error:
+        if error.name not in EXPORT_MODULES:
+            raise
+        raise StemboardError(
+            f"stemboard export needs torch and torchaudio ({error}); "
+            "install them with: pip install 'stemboard[export]'"
+        ) from None
+    export_hdemucs(
+        args.out,
+        bundle=args.bundle,
+        checkpoint=args.checkpoint,
+        config=args.config,
+        seed=args.seed,
+        segment=args.segment,
+        fp16=args.fp16,
+        verify=not args.no_verify,
+        overwrite=args.overwrite,
+    )
+    return 0

@@ -66,7 +66,8 @@ from stemboard.templates import DEFAULT_TEMPLATE, check_template, output_path
 
 MAX_INPUT_CHANNELS = 2
 
-Progress = Callable[[float], None]
+ProgressCallback = Callable[[float], None]
+"""Called with the fraction of a track done, from 0.0 to 1.0."""
 
 
 @dataclass(frozen=True)
@@ -318,7 +319,7 @@ class RenderJob:
         self,
         track: Track,
         *,
-        progress: Progress | None = None,
+        progress: ProgressCallback | None = None,
         block_frames: int = DEFAULT_BLOCK_FRAMES,
     ) -> dict[Hashable, Path]:
         """Render ``track`` into its files; returns them by output key (see the module)."""
@@ -539,7 +540,7 @@ def separate_file(
     template: str = DEFAULT_TEMPLATE,
     overwrite: bool = False,
     block_frames: int = DEFAULT_BLOCK_FRAMES,
-    progress: Progress | None = None,
+    progress: ProgressCallback | None = None,
 ) -> dict[str, Path]:
     """Separate an audio file into ``out_dir/<track>/<stem>.<format>``, in bounded memory.
 
@@ -569,7 +570,7 @@ def render_file(
     allow_external_plugins: bool = False,
     clip_mode: str | None = None,
     block_frames: int = DEFAULT_BLOCK_FRAMES,
-    progress: Progress | None = None,
+    progress: ProgressCallback | None = None,
 ) -> dict[str, Path]:
     """Render an audio file through a graph or a preset into the files its outputs name.
 

@@ -29,7 +29,7 @@ import os
 import secrets
 import shutil
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,10 @@ import numpy as np
 from pedalboard.io import AudioFile
 
 from stemboard.digest import sha256_file
-from stemboard.render import OutputFormat, Progress, Separation
+from stemboard.node import SeparatorNode
+from stemboard.node.contracts import Stream
+from stemboard.node.stream import Normalisation
+from stemboard.render import OutputFormat, ProgressCallback, Separation
 
 ENTRY_VERSION = 1
 LEFTOVER_SECONDS = 24 * 3600
@@ -45,7 +48,7 @@ DEFAULT_LIMIT_BYTES = 10 * 1024**3
 _MANIFEST = "stems.json"
 
 
-def node_identity(node: Any) -> dict[str, Any]:
+def node_identity(node: SeparatorNode) -> dict[str, Any]:
     """What makes a node's stems what they are (not where or how fast it runs)."""
     info = node.session.info
     return {
@@ -65,7 +68,9 @@ class _StereoSeparation(Separation):
     def output_channels(self, input_channels: int) -> int:
         return 2
 
-    def _open(self, sample_rate: float, channels: int, normalisation: Any) -> Any:
+    def _open(
+        self, sample_rate: float, channels: int, normalisation: Normalisation
+    ) -> Stream[Mapping[Hashable, np.ndarray]]:
         return super()._open(sample_rate, 2, normalisation)
 
 
@@ -76,7 +81,7 @@ class StemCache:
         self.root = Path(root)
         self.limit_bytes = limit_bytes
 
-    def key(self, audio: str | os.PathLike, node: Any) -> str:
+    def key(self, audio: str | os.PathLike, node: SeparatorNode) -> str:
         """The entry key of ``audio`` separated by ``node``."""
         facts = {"version": ENTRY_VERSION, "audio": sha256_file(audio), **node_identity(node)}
         return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:32]
@@ -140,10 +145,10 @@ class StemCache:
 
     def separate(
         self,
-        node: Any,
+        node: SeparatorNode,
         audio: str | os.PathLike,
         key: str,
-        progress: Progress | None = None,
+        progress: ProgressCallback | None = None,
     ) -> Path:
         """Separate ``audio`` into a new entry and return its folder."""
         self.root.mkdir(parents=True, exist_ok=True)

@@ -43,6 +43,7 @@ from stemboard.graph.preset_parse import load_preset_file, parse_preset, save_pr
 from stemboard.graph.preset_yaml import parse_yaml
 from stemboard.graph.presets import build_graph, shipped_presets
 from stemboard.node import SeparatorNode
+from stemboard.node.contracts import whole
 from stemboard.node.settings import DEFAULT_MODEL, DEFAULT_OVERLAP, NodeSettings
 from stemboard.registry import cache_dir
 from stemboard.render import GraphRender, check_input
@@ -363,11 +364,8 @@ class Studio:
         graph = build_graph(preset, separator=self.node)
         begin = max(0, first - round(PREROLL_SECONDS * rate))
         stems = read_stems(track.stems, self.node.sources, begin, stop)
-        stream = graph.open_stream(rate, channels=2, separated=True)
-        ready, rest = stream.push(stems), stream.finish()
-        out = np.stack([np.concatenate([ready[name], rest[name]], axis=-1) for name in names])[
-            ..., first - begin : stop - begin
-        ]
+        rendered = whole(graph.open_stream(rate, channels=2, separated=True), stems)
+        out = np.stack([rendered[name] for name in names])[..., first - begin : stop - begin]
         return names, np.ascontiguousarray(out, dtype=np.float32), rate
 
     def _region(self, track: StudioTrack, start: Any, end: Any) -> tuple[int, int]:

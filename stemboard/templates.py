@@ -105,11 +105,26 @@ def output_path(out_dir: str | os.PathLike, template: str, **fields: Any) -> Pat
     symbolic link on the way points.
     """
     relative = relative_path(template, **fields)
-    root = Path(out_dir).resolve()
-    target = (root / relative).resolve()
+    return check_inside(
+        out_dir, Path(out_dir) / relative, f"output file {relative!r} (template {template!r})"
+    )
+
+
+def check_inside(out_dir: str | os.PathLike, path: Path, what: str | None = None) -> Path:
+    """``path`` when it lies inside ``out_dir`` once every symbolic link on the way is
+    resolved: the one check of every file stemboard writes into an output folder (a render's
+    template, a batch's mirrored folders and manifest ``output`` folders).
+
+    Raises :class:`~stemboard.errors.DestinationError` naming ``what`` (default the path)
+    otherwise, e.g. when ``out/albumA`` is a link to a folder elsewhere.
+    """
+    try:
+        root = Path(out_dir).resolve()
+        target = path.resolve()
+    except (RuntimeError, OSError) as error:  # a symbolic link loop (OSError from Python 3.13)
+        raise DestinationError(f"{what or path}: cannot be written: {error}") from None
     if target == root or not target.is_relative_to(root):
         raise DestinationError(
-            f"output file {relative!r} (template {template!r}) is outside the output "
-            f"directory {root}"
+            f"{what or path} is outside the output directory {root} (it leads to {target})"
         )
-    return Path(out_dir) / relative
+    return path

@@ -7,19 +7,29 @@ import json
 import os
 import shutil
 import signal
-import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from audio_files import read_audio, write_audio
+from batch_helpers import (
+    TRACKS,
+    children,
+    ledger_rows,
+    make_catalogue,
+    partial_files,
+    start,
+    stemboard,
+    wait_for_partial,
+    writes_a_partial_file,
+)
 
 from stemboard import cli
 from stemboard.batch import plan_batch, run_batch
-from stemboard.batch.work import Models, Work
+from stemboard.batch.options import NodeOverrides
+from stemboard.batch.work import Work, WorkerNodes
 from stemboard.errors import StemboardError
 from stemboard.graph import load_preset
 from stemboard.node import SeparatorNode
@@ -27,49 +37,6 @@ from stemboard.node.stream import shift_offsets
 from stemboard.registry import packaged_model_path
 from stemboard.render import render_file, separate_file
 from stemboard.synth import generate_song
-
-TRACKS = ["a/01.wav", "b/01.wav", "a/02 Intro.wav", "b/deep/03.wav", "04.flac"]
-
-
-def make_catalogue(root: Path, seconds: float = 3.0, names=TRACKS) -> list[Path]:
-    paths = []
-    for index, name in enumerate(names):
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        song = generate_song(2_000_000 + index, seconds)
-        write_audio(path, song.mix)
-        paths.append(path)
-    return paths
-
-
-def stemboard(*args, timeout=300, **options):
-    return subprocess.run(
-        [sys.executable, "-m", "stemboard.cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        **options,
-    )
-
-
-def start(*args, wrap=lambda command: command) -> subprocess.Popen:
-    """``stemboard ARGS`` started in the background (``wrap`` may prefix the command)."""
-    return subprocess.Popen(
-        wrap([sys.executable, "-m", "stemboard.cli", *map(str, args)]),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def ledger_rows(out: Path) -> dict[str, tuple]:
-    with sqlite3.connect(out / ".stemboard" / "ledger.sqlite") as db:
-        rows = db.execute("SELECT input, status, attempts, error FROM tracks").fetchall()
-    return {Path(row[0]).name: row[1:] for row in rows}
-
-
-def partial_files(folder: Path) -> list[Path]:
-    return [p for p in folder.rglob("*") if ".partial" in p.name]
 
 
 def assert_same_audio(a: Path, b: Path) -> None:
@@ -185,7 +152,7 @@ def test_what_a_track_depends_on_includes_precision_shifts_and_seed(tmp_path):
     assert rendering[0] == rendering[1] and len(set(rendering)) == 4
     with pytest.raises(StemboardError, match="int8 is not offered"):
         depends_on(stems="all", precision="int8")
-    with pytest.raises(StemboardError, match="shifts must be an integer from 0 to 16"):
+    with pytest.raises(StemboardError, match="shifts: expected an integer from 0 to 16"):
         depends_on(stems="all", shifts=17)
     with pytest.raises(StemboardError, match="no fp16 variant"):
         depends_on(stems="all", precision="fp16")
@@ -198,14 +165,15 @@ def test_workers_build_nodes_with_the_presets_settings_or_the_batchs(tmp_path):
     preset = tmp_path / "p.yaml"
     preset.write_text("stemboard_preset: 1\nmodel: {precision: fp32, shifts: 2, seed: 1}\n")
     demo = str(packaged_model_path("demo"))
-    own = Models(Work(demo, "cpu")).graph(str(preset)).separator
+    own = WorkerNodes(Work(demo, NodeOverrides("cpu"))).graph(str(preset)).separator
     assert (own.precision, own.shifts) == ("fp32", 2)
     assert own.offsets == shift_offsets(2, 1, 44100)
-    graph = Models(Work(demo, "cpu", shifts=1)).graph(str(preset))
+    graph = WorkerNodes(Work(demo, NodeOverrides("cpu", shifts=1))).graph(str(preset))
     assert (graph.separator.precision, graph.separator.shifts) == ("fp32", 1)
     assert graph.separator.offsets == shift_offsets(1, 1, 44100)
     assert (graph.preset.model.shifts, graph.preset.model.seed) == (1, 1)
-    separating = Models(Work(demo, "cpu", precision="fp32", shifts=3, seed=4)).node()
+    overrides = NodeOverrides("cpu", precision="fp32", shifts=3, seed=4)
+    separating = WorkerNodes(Work(demo, overrides)).node()
     assert (separating.precision, separating.offsets) == ("fp32", shift_offsets(3, 4, 44100))
 
 
@@ -301,35 +269,6 @@ def test_outputs_that_would_collide_are_a_usage_error(tmp_path):
     assert len(report.tracks) == 1  # the same file once
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
-def _writes_a_partial_file(pid: int) -> bool:
-    try:
-        links = [os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()]
-    except OSError:
-        return False
-    return any(".partial" in link for link in links)
-
-
-def _wait_for_partial(out: Path, process: subprocess.Popen, seconds: float = 120) -> None:
-    deadline = time.monotonic() + seconds
-    while not partial_files(out):
-        assert process.poll() is None, process.communicate()
-        assert time.monotonic() < deadline, "no track started writing"
-        time.sleep(0.02)
-
-
 def test_a_worker_killed_mid_track_costs_one_attempt(tmp_path):
     source = tmp_path / "music"
     make_catalogue(source, seconds=30.0, names=["1.wav", "2.wav", "3.wav"])
@@ -349,8 +288,8 @@ def test_a_worker_killed_mid_track_costs_one_attempt(tmp_path):
         tmp_path / "r.json",
     )
     try:
-        _wait_for_partial(out, process)
-        writing = [pid for pid in _children(process.pid) if _writes_a_partial_file(pid)]
+        wait_for_partial(out, process)
+        writing = [pid for pid in children(process.pid) if writes_a_partial_file(pid)]
         assert writing, "no worker process is writing"
         os.kill(writing[0], signal.SIGKILL)  # one worker, in the middle of a track
         _, err = process.communicate(timeout=300)
@@ -382,7 +321,7 @@ def test_a_stopped_batch_leaves_no_partial_file_and_the_next_run_finishes(tmp_pa
     ]
     process = start(*args)
     try:
-        _wait_for_partial(out, process)
+        wait_for_partial(out, process)
         started = time.monotonic()
         process.send_signal(signum)
         _, err = process.communicate(timeout=60)
@@ -433,7 +372,7 @@ def test_the_ray_engine_writes_what_render_writes_and_survives_a_dead_worker(cat
         wrap=loopback_only,
     )
     try:
-        _wait_for_partial(out, process, seconds=240)
+        wait_for_partial(out, process, seconds=240)
         actors = [
             int(entry.name)
             for entry in Path("/proc").iterdir()

@@ -3,6 +3,7 @@ its files go in (mirroring its path, so that equal names in different folders ne
 
 from __future__ import annotations
 
+import os
 from pathlib import Path, PurePosixPath
 
 import pytest
@@ -98,3 +99,42 @@ def test_a_broken_manifest_is_refused_naming_the_line(tree, text, message):
         return
     with pytest.raises(InvalidValueError, match=message):
         find_tracks(["list.csv"])
+
+
+@pytest.mark.parametrize("name", ["list.csv", "list.jsonl"])
+def test_a_manifest_with_a_byte_order_mark_is_read(tree, name):
+    text = "path\nmusic/a/01.wav\n" if name.endswith("csv") else '{"path": "music/a/01.wav"}\n'
+    (tree / name).write_bytes(b"\xef\xbb\xbf" + text.encode())  # what spreadsheets write
+    assert [str(item.input) for item in find_tracks([name])] == ["music/a/01.wav"]
+
+
+@pytest.mark.parametrize(
+    "name, text, message",
+    [
+        ("list.jsonl", '{"path": "music/a/01.wav"}\n{"path": ' + "[" * 100_000, "line 2: JSON"),
+        ("list.csv", "path\nmusic/a/01.wav\n" + "x" * 200_000 + "\n", "line 3: field larger"),
+        ("list.csv", "path\nmusic/a/01.wav,extra\n", "line 2: more fields than the header"),
+        ("list.csv", "path\nmusic/a\x0001.wav\n", "line 2: "),
+        ("list.jsonl", '{"path": "a\\u0000.wav"}\n', "line 1: 'path' must be text"),
+    ],
+)
+def test_a_manifest_too_deep_too_long_or_odd_is_one_line_naming_it_and_the_line(
+    tree, name, text, message
+):
+    (tree / name).write_text(text)
+    with pytest.raises(InvalidValueError, match=f"{name}: {message}") as raised:
+        find_tracks([name])
+    assert "\n" not in str(raised.value)
+
+
+def test_what_is_not_a_regular_file_is_found_with_its_problem_and_never_opened(tree):
+    os.symlink("loop.wav", tree / "music" / "a" / "loop.wav")
+    os.symlink("nowhere.wav", tree / "music" / "a" / "broken.wav")
+    os.mkfifo(tree / "music" / "a" / "pipe.wav")
+    problems = {item.input.name: item.problem for item in find_tracks(["music"])}
+    assert problems["01.wav"] is None
+    assert problems["loop.wav"] == "a symbolic link loop"
+    assert problems["broken.wav"] == "a broken symbolic link"
+    assert problems["pipe.wav"] == "a named pipe (FIFO), not an audio file"
+    named = find_tracks(["music/a/loop.wav", "music/a/pipe.wav"])
+    assert [item.problem is not None for item in named] == [True, True]

@@ -6,12 +6,16 @@ path below that root: ``music/a/01 Intro.mp3`` and ``music/b/01 Intro.mp3`` (fou
 
 - a **file** is rooted at the current folder when it lies below it (``a/01.wav`` ->
   ``OUT/a/01/``), otherwise at its own folder;
-- a **folder** is walked recursively for the formats pedalboard reads, rooted at itself;
+- a **folder** is walked recursively for the formats pedalboard reads, rooted at itself
+  (links to folders are not followed, so a link loop is no trouble);
 - a **glob pattern** (``music/**/*.flac``) is rooted at its longest folder without wildcards;
-- a **manifest** (``.csv`` with a header, or ``.jsonl``, one object a line) lists tracks with a
-  ``path`` column (relative to the manifest's folder, which is their root) and optionally a
-  ``preset`` (a file, relative to the manifest, or a shipped name) and an ``output`` (the folder
-  below ``OUT`` the track renders into, instead of its mirrored path).
+- a **manifest** (see :mod:`stemboard.batch.manifests`) lists tracks with a ``path`` (relative
+  to the manifest's folder, which is their root) and optionally a ``preset`` and an ``output``
+  folder below ``OUT`` instead of the mirrored path.
+
+Files are not opened here, only looked at: a track that is not a regular file (a named pipe, a
+device, a symbolic link loop or a broken link) keeps its :attr:`Item.problem`, and fails alone
+without a worker ever opening it.
 
 Example::
 
@@ -21,18 +25,20 @@ Example::
 
 from __future__ import annotations
 
-import csv
+import dataclasses
+import errno
 import glob
-import json
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath, PureWindowsPath
+from pathlib import Path, PurePosixPath
 
 from pedalboard.io import get_supported_read_formats
 
 from stemboard.audio.reading import display
-from stemboard.errors import InvalidValueError, MissingFileError
+from stemboard.batch.manifests import manifest_rows, safe_folder
+from stemboard.errors import MissingFileError
+from stemboard.input_files import kind_of
 
 MANIFEST_SUFFIXES = (".csv", ".jsonl")
 _GLOB_CHARACTERS = set("*?[")
@@ -40,12 +46,19 @@ _GLOB_CHARACTERS = set("*?[")
 
 @dataclass(frozen=True)
 class Item:
-    """One track to render: its file, the folder below the output folder it renders into, and
-    the preset it uses instead of the batch's (from a manifest)."""
+    """One track to render: its file, the folder below the output folder it renders into, the
+    preset it uses instead of the batch's (from a manifest), and why it cannot be read (None
+    for a regular file)."""
 
     input: Path
     folder: PurePosixPath
     preset: str | None = None
+    problem: str | None = None
+
+    @property
+    def key(self) -> str:
+        """The absolute path with every link resolved: the ledger's key for the track."""
+        return os.path.realpath(self.input)
 
 
 def audio_suffixes() -> tuple[str, ...]:
@@ -53,26 +66,35 @@ def audio_suffixes() -> tuple[str, ...]:
     return tuple(sorted(set(get_supported_read_formats())))
 
 
-def _safe_folder(text: str, where: str) -> PurePosixPath:
-    """A relative folder that stays inside the output folder, or ``ValueError``."""
-    if PureWindowsPath(text).anchor or text.startswith("/"):
-        raise InvalidValueError(f"{where}: output folder {text!r} is absolute")
-    parts = PurePosixPath(text.replace("\\", "/")).parts
-    if ".." in parts:
-        raise InvalidValueError(f"{where}: output folder {text!r} leaves the output folder")
-    return PurePosixPath(*[part for part in parts if part not in ("", ".")])
+def problem_of(path: Path) -> str | None:
+    """Why ``path`` cannot be read as an audio file without opening it; None for a regular
+    file (links followed)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return "a symbolic link loop"
+        if isinstance(error, FileNotFoundError):
+            return "a broken symbolic link" if os.path.islink(path) else "no such file"
+        return f"cannot be read: {error.strerror}"
+    kind = kind_of(mode)
+    return None if kind is None else f"{kind}, not an audio file"
 
 
-def _mirrored(path: Path, root: Path) -> PurePosixPath:
-    relative = path.resolve().parent.relative_to(root.resolve())
-    return PurePosixPath(*relative.parts)
+def _below(path: Path, root: Path) -> PurePosixPath | None:
+    """The folder of ``path`` below ``root``, by the paths as written, else with every link
+    resolved; None when it lies below neither."""
+    for folder, base in (
+        (Path(os.path.abspath(path)).parent, Path(os.path.abspath(root))),
+        (Path(os.path.realpath(path)).parent, Path(os.path.realpath(root))),
+    ):
+        if folder.is_relative_to(base):
+            return PurePosixPath(*folder.relative_to(base).parts)
+    return None
 
 
 def _from_file(path: Path) -> Item:
-    cwd = Path.cwd().resolve()
-    parent = path.resolve().parent
-    root = cwd if parent.is_relative_to(cwd) else parent
-    return Item(path, _mirrored(path, root))
+    return Item(path, _below(path, Path.cwd()) or PurePosixPath())
 
 
 def _walk(folder: Path) -> list[Item]:
@@ -84,7 +106,7 @@ def _walk(folder: Path) -> list[Item]:
             if name.startswith(".") or not name.lower().endswith(suffixes):
                 continue
             path = Path(directory) / name
-            found.append(Item(path, _mirrored(path, folder)))
+            found.append(Item(path, PurePosixPath(*Path(directory).relative_to(folder).parts)))
     return found
 
 
@@ -100,109 +122,68 @@ def _glob_root(pattern: str) -> Path:
 
 def _from_glob(pattern: str) -> list[Item]:
     root = _glob_root(pattern)
-    paths = sorted(Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
+    paths = sorted(Path(p) for p in glob.glob(pattern, recursive=True) if not Path(p).is_dir())
     if not paths:
         raise MissingFileError(f"{display(pattern)}: no file matches this pattern")
-    return [Item(path, _mirrored(path, root)) for path in paths]
-
-
-def _manifest_rows(path: Path) -> list[tuple[int, dict]]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise InvalidValueError(f"{display(path)}: a manifest is UTF-8 text") from None
-    if path.suffix.lower() == ".csv":
-        reader = csv.DictReader(text.splitlines())
-        if reader.fieldnames is None or "path" not in reader.fieldnames:
-            raise InvalidValueError(
-                f"{display(path)}: a manifest needs a header with a 'path' column "
-                f"(and optionally 'preset', 'output'); found {reader.fieldnames}"
-            )
-        return [(index + 2, row) for index, row in enumerate(reader)]
-    rows = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise InvalidValueError(
-                f"{display(path)}: line {number}: not JSON: {error.msg}"
-            ) from None
-        if not isinstance(row, dict):
-            raise InvalidValueError(f"{display(path)}: line {number}: expected a JSON object")
-        rows.append((number, row))
-    return rows
+    return [Item(path, _below(path, root) or PurePosixPath()) for path in paths]
 
 
 def _from_manifest(path: Path) -> list[Item]:
     base = path.parent
     items = []
-    for line, row in _manifest_rows(path):
-        where = f"{display(path)}: line {line}"
-        unknown = sorted(set(row) - {"path", "preset", "output"})
-        if unknown:
-            raise InvalidValueError(
-                f"{where}: unknown column {unknown[0]!r} (columns: path, preset, output)"
-            )
-        text = row.get("path")
-        if not isinstance(text, str) or not text:
-            raise InvalidValueError(f"{where}: 'path' must name an audio file")
-        track = base / text
-        preset = row.get("preset") or None
-        if preset is not None:
-            if not isinstance(preset, str):
-                raise InvalidValueError(f"{where}: 'preset' must be a file or a preset's name")
-            if preset.endswith((".yaml", ".yml")) and not Path(preset).is_absolute():
-                preset = str(base / preset)
-        output = row.get("output") or None
-        if output is not None:
-            if not isinstance(output, str):
-                raise InvalidValueError(f"{where}: 'output' must be a folder name")
-            folder = _safe_folder(output, where)
+    for line, row in manifest_rows(path):
+        track = base / row["path"]
+        preset = row["preset"]
+        if (
+            preset is not None
+            and preset.endswith((".yaml", ".yml"))
+            and not Path(preset).is_absolute()
+        ):
+            preset = str(base / preset)
+        if row["output"] is not None:
+            folder = safe_folder(row["output"], f"{display(path)}: line {line}")
         else:
-            folder = (
-                _mirrored(track, base)
-                if track.resolve().parent.is_relative_to(base.resolve())
-                else PurePosixPath()
-            )
+            folder = _below(track, base) or PurePosixPath()
         items.append(Item(track, folder, preset))
     return items
 
 
+def _named(text: str) -> list[Item]:
+    """What one input holds: a folder's audio files, a manifest's tracks, a file (or something
+    that is not one: it fails alone), or the files a pattern matches."""
+    path = Path(text)
+    if path.is_dir():
+        found = _walk(path)
+        if not found:
+            raise MissingFileError(f"{display(path)}: no audio files in this folder")
+        return found
+    if path.is_file() and path.suffix.lower() in MANIFEST_SUFFIXES:
+        return _from_manifest(path)
+    if os.path.lexists(path):
+        return [_from_file(path)]
+    if _GLOB_CHARACTERS & set(text):
+        return _from_glob(text)
+    raise MissingFileError(f"{display(text)}: no such file, folder or pattern")
+
+
 def find_tracks(inputs: Sequence[str | os.PathLike[str]]) -> list[Item]:
-    """Every track the inputs name, in order, each once (the first mention wins).
+    """Every track the inputs name, in order, each once (the first mention wins), each with
+    its :attr:`Item.problem` when it is not a regular file.
 
     Raises :class:`~stemboard.errors.MissingFileError` for a file, folder or pattern that finds
-    nothing, and ``ValueError`` for a broken manifest. Files are not opened here: a corrupt one
-    fails as its own track, when it is rendered.
+    nothing, and ``ValueError`` for a broken manifest.
     """
-    items: list[Item] = []
-    for given in inputs:
-        text = os.fspath(given)
-        path = Path(text)
-        if path.is_dir():
-            found = _walk(path)
-            if not found:
-                raise MissingFileError(f"{display(path)}: no audio files in this folder")
-            items.extend(found)
-        elif path.is_file() and path.suffix.lower() in MANIFEST_SUFFIXES:
-            items.extend(_from_manifest(path))
-        elif path.is_file():
-            items.append(_from_file(path))
-        elif _GLOB_CHARACTERS & set(text):
-            items.extend(_from_glob(text))
-        else:
-            raise MissingFileError(f"{display(path)}: no such file, folder or pattern")
-    return _first_mentions(items)
+    items = [item for given in inputs for item in _named(os.fspath(given))]
+    return [
+        dataclasses.replace(item, problem=problem_of(item.input)) for item in _first_mentions(items)
+    ]
 
 
 def _first_mentions(items: Iterable[Item]) -> list[Item]:
-    seen: set[Path] = set()
+    seen: set[str] = set()
     unique = []
     for item in items:
-        key = item.input.resolve()
-        if key not in seen:
-            seen.add(key)
+        if item.key not in seen:
+            seen.add(item.key)
             unique.append(item)
     return unique

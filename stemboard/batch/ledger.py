@@ -7,14 +7,19 @@ its status (``pending``, ``running``, ``done``, ``failed``), the attempts, the l
 the wall time, the audio seconds and the output files.
 
 A track is *done* for a new run when its row is ``done`` with the same three hashes and every
-output file still exists; anything else renders it again.
+output file still exists; anything else renders it again (a row whose list of files is not
+readable included). Opening the ledger takes the output folder's lock
+(:mod:`stemboard.batch.folder_lock`), held until it is closed, so one run at a time writes
+there. A file that is not a stemboard ledger, a ledger that cannot be written, or an SQLite
+error on the way is a :class:`LedgerError` in one line.
 
 Example::
 
     with Ledger.open(out_dir) as ledger:
-        row = ledger.get("/music/a/01.mp3")
-        ledger.start(key, attempt)                 # running
-        ledger.finish(key, outputs, wall, audio)   # done
+        row = ledger.get("/music/a/01.mp3")          # None, or the last run's Row
+        ledger.pending(key, mtime_ns)
+        ledger.start(key.input)                      # running
+        ledger.finish(key.input, outputs, wall, audio, input_sha256)   # done
 """
 
 from __future__ import annotations
@@ -23,15 +28,18 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from stemboard.audio.reading import display
+from stemboard.batch.folder_lock import FolderLock
 from stemboard.errors import DestinationError
 
 LEDGER_FOLDER = ".stemboard"
 LEDGER_NAME = "ledger.sqlite"
+LOCK_NAME = "lock"
 STATUSES = ("pending", "running", "done", "failed")
 
 _SCHEMA = """
@@ -51,6 +59,12 @@ CREATE TABLE IF NOT EXISTS tracks (
     updated REAL NOT NULL
 )
 """
+_COLUMNS = tuple(line.split()[0] for line in _SCHEMA.strip().splitlines()[1:-1])
+"""The columns of the tracks table, in order, as the schema names them."""
+
+
+class LedgerError(DestinationError):
+    """A ledger that cannot be used: not stemboard's, not writable, damaged."""
 
 
 @dataclass(frozen=True)
@@ -90,26 +104,35 @@ class Row:
 class Ledger:
     """The ledger of one output folder. Use :meth:`open`, as a context manager."""
 
-    def __init__(self, connection: sqlite3.Connection, path: Path):
+    def __init__(self, connection: sqlite3.Connection, path: Path, lock: FolderLock | None = None):
         self.connection = connection
         self.path = path
+        self._lock = lock
 
     @classmethod
     def open(cls, out_dir: str | os.PathLike[str]) -> Ledger:
-        """The ledger of ``out_dir``, created with its folder if missing."""
+        """The ledger of ``out_dir``, created with its folder if missing, with the folder's
+        lock held (:class:`~stemboard.batch.folder_lock.FolderBusyError` when another run
+        has it)."""
         folder = Path(out_dir) / LEDGER_FOLDER
+        path = folder / LEDGER_NAME
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            connection = sqlite3.connect(folder / LEDGER_NAME, timeout=30)
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
-            connection.execute(_SCHEMA)
-            connection.commit()
-        except (OSError, sqlite3.Error) as error:
-            raise DestinationError(
-                f"{folder / LEDGER_NAME}: cannot open the ledger: {error}"
-            ) from None
-        return cls(connection, folder / LEDGER_NAME)
+        except OSError as error:
+            raise LedgerError(f"{display(folder)}: cannot be made: {error.strerror}") from None
+        lock = FolderLock.acquire(folder / LOCK_NAME)
+        try:
+            return cls(_connect(path), path, lock)
+        except BaseException:
+            lock.release()
+            raise
+
+    @classmethod
+    def check(cls, out_dir: str | os.PathLike[str]) -> None:
+        """Refuse, before any work, a folder another run holds or whose ledger cannot be used;
+        a folder without a ledger yet is left as it is."""
+        if (Path(out_dir) / LEDGER_FOLDER).is_dir():
+            cls.open(out_dir).close()
 
     def __enter__(self) -> Ledger:
         return self
@@ -124,25 +147,20 @@ class Ledger:
 
     def close(self) -> None:
         self.connection.close()
+        if self._lock is not None:
+            self._lock.release()
 
     def get(self, input: str) -> Row | None:
         """The row of the track read from ``input`` (an absolute path), if any."""
-        found = self.connection.execute(
+        found = self._read(
             "SELECT input, size, input_sha256, model_sha256, options_sha256, mtime_ns, status, "
             "attempts, error, wall_seconds, audio_seconds, outputs FROM tracks WHERE input = ?",
             (input,),
-        ).fetchone()
-        if found is None:
+        )
+        if not found:
             return None
-        key = Key(*found[:5])
-        return Row(key, *found[5:11], tuple(json.loads(found[11])))
-
-    def rows(self) -> Iterator[Row]:
-        """Every row, by input path."""
-        for (input,) in self.connection.execute("SELECT input FROM tracks ORDER BY input"):
-            row = self.get(input)
-            if row is not None:
-                yield row
+        row = found[0]
+        return Row(Key(*row[:5]), *row[5:11], _outputs(row[11]))
 
     def pending(self, key: Key, mtime_ns: int) -> None:
         """Record that the track will be rendered (again), keeping no old result.
@@ -223,5 +241,70 @@ class Ledger:
         )
 
     def _write(self, statement: str, values: tuple) -> None:
-        with self.connection:
-            self.connection.execute(statement, values)
+        try:
+            with self.connection:
+                self.connection.execute(statement, values)
+        except sqlite3.Error as error:  # a full disk, a file made read-only during the run
+            raise LedgerError(f"{display(self.path)}: cannot write the ledger: {error}") from None
+
+    def _read(self, statement: str, values: tuple) -> list[tuple]:
+        try:
+            return self.connection.execute(statement, values).fetchall()
+        except sqlite3.Error as error:
+            raise LedgerError(f"{display(self.path)}: cannot read the ledger: {error}") from None
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    """The ledger at ``path``, made if missing, checked to be stemboard's and writable."""
+    try:
+        connection = sqlite3.connect(path, timeout=30)
+    except sqlite3.Error as error:
+        raise LedgerError(f"{display(path)}: cannot open the ledger: {error}") from None
+    try:
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        tables = {name for (name,) in connection.execute("SELECT name FROM sqlite_master")}
+        if tables and "tracks" not in tables:
+            raise LedgerError(_not_ours(path, f"it holds {', '.join(sorted(tables))}"))
+        connection.execute(_SCHEMA)
+        columns = tuple(row[1] for row in connection.execute("PRAGMA table_info(tracks)"))
+        if columns != _COLUMNS:
+            raise LedgerError(_not_ours(path, f"its tracks have columns {', '.join(columns)}"))
+        connection.commit()
+        _check_writable(connection)
+    except sqlite3.Error as error:  # not SQLite at all, damaged, read-only
+        connection.close()
+        raise LedgerError(f"{display(path)}: cannot use the ledger: {error}") from None
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
+
+def _check_writable(connection: sqlite3.Connection) -> None:
+    """A write that changes nothing, rolled back: refused by a read-only or immutable file
+    (SQLite then opens it for reading only, and says so only at the first write)."""
+    (version,) = connection.execute("PRAGMA user_version").fetchone()
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        connection.execute(f"PRAGMA user_version = {int(version)}")
+    finally:
+        connection.rollback()
+
+
+def _not_ours(path: Path, what: str) -> str:
+    return (
+        f"{display(path)}: not a stemboard ledger ({what}); move it away, or give the batch "
+        "another output folder"
+    )
+
+
+def _outputs(text: object) -> tuple[str, ...]:
+    """A row's files; none when the list is not readable (the track is then rendered again)."""
+    try:
+        outputs = json.loads(text) if isinstance(text, str) else None
+    except (ValueError, RecursionError):
+        return ()
+    if not isinstance(outputs, list) or not all(isinstance(o, str) for o in outputs):
+        return ()
+    return tuple(outputs)

@@ -85,12 +85,15 @@ class BatchReport:
         return path
 
     def table(self) -> str:
-        """A summary: one line per failed track with its reason, then the totals."""
-        lines = [f"{'track':<48} {'status':<8} reason"]
+        """A summary: one line per failed or stopped track with its reason (under a header,
+        when there is one), then the totals."""
+        lines = []
         for track in self.tracks:
             if track.status in ("failed", "stopped"):
                 name = track.input if len(track.input) <= 48 else "…" + track.input[-47:]
                 lines.append(f"{name:<48} {track.status:<8} {track.error or ''}")
+        if lines:
+            lines.insert(0, f"{'track':<48} {'status':<8} reason")
         totals = self.totals()
         hours = totals["audio_seconds"] / 3600
         lines.append(

@@ -1,155 +1,160 @@
 """What a batch worker does with one track: the very render ``stemboard separate`` or
 ``stemboard render`` does, through :mod:`stemboard.render`.
 
-A :class:`Work` says how every track of a batch is rendered (model, device, stems or preset,
-format); it is plain data, so it travels to worker processes and Ray actors. A worker builds
-the node once, each preset's graph once, and then renders track after track into the files the
-driver planned. The driver plans with the same job classes (:func:`job_for`), so the files a
-batch writes are, by construction, the files the single-track commands write.
+A :class:`Work` says how every track of a batch is rendered (the model file, the node settings
+it imposes, stems or preset, the files' format); it is plain data, so it travels to worker
+processes and Ray actors. A :class:`Task` is one track: its input and the files the driver
+planned for it. A worker builds each node once and each preset's graph once
+(:class:`WorkerNodes`), then renders track after track. The driver plans with
+:func:`planned_outputs`, the :class:`~stemboard.render.OutputPlan` the worker's job has, so the
+files a batch writes are, by construction, the files the single-track commands write.
 
 Example::
 
     work = Work(model="/models/demo.onnx", stems=None)
-    renderer = Renderer(work)
-    result = renderer.render(Task(input="song.wav", folder="out/a", preset=None))
+    outcome = Renderer(work).attempt(Task("song.wav", (("vocals", "out/song/vocals.wav"),), "out"))
+    # Rendered(outputs=(...), input_sha256=..., ...), or Failed(reason) with one line
 """
 
 from __future__ import annotations
 
 import dataclasses
-import logging
+import errno
 import os
+import re
+import shutil
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from stemboard.audio.reading import audio_info
-from stemboard.choices import DEFAULT_CLIP_MODE
+from stemboard.audio.reading import AudioInfo, audio_info, display, one_line
+from stemboard.batch.options import FileOverrides, NodeOverrides
 from stemboard.digest import sha256_file
-from stemboard.graph.preset_model import ModelSettings
-from stemboard.graph.preset_parse import load_preset_file
-from stemboard.graph.presets import build_graph, find_preset
-from stemboard.render import GraphRender, OutputFormat, RenderJob, Separation, Track
-
-log = logging.getLogger(__name__)
+from stemboard.errors import DestinationError, StemboardError
+from stemboard.graph.graph import StemGraph
+from stemboard.graph.preset_model import Preset
+from stemboard.graph.presets import build_graph, read_preset
+from stemboard.input_files import regular_file
+from stemboard.node.contracts import Separator
+from stemboard.node.separator import SeparatorNode
+from stemboard.node.settings import NodeSettings
+from stemboard.render import GraphRender, OutputPlan, RenderJob, Separation, Track
+from stemboard.templates import check_inside
 
 
 @dataclass(frozen=True)
 class Work:
     """How every track of a batch is rendered.
 
-    ``model``: the ONNX file (the driver has made it exist). ``preset``: render through this
-    preset (a file or a shipped name), or separate when None (``stems``: which, None for all).
-    ``format`` / ``bit_depth`` / ``clip_mode``: override the preset's outputs, or choose the
-    separated stems' (default wav, 16-bit, rescale). ``precision`` / ``shifts`` / ``seed``:
-    the node's, overriding a preset's (None: the preset's, or the node's defaults when
-    separating). ``threads``: CPU threads per worker (None: every core the worker may use).
+    ``model``: the ONNX file (the driver has made it, and its fp16 variant when a track asks
+    for it). ``node``: the device and the settings the batch imposes on every track's node.
+    ``preset``: render through this preset (a file or a shipped name), or separate when None
+    (``stems``: which, None for all). ``files``: the format over a preset's. ``threads``: CPU
+    threads per worker (None: every core the worker may use).
     """
 
     model: str
-    device: str = "auto"
-    precision: str | None = None
-    shifts: int | None = None
-    seed: int | None = None
+    node: NodeOverrides = field(default_factory=NodeOverrides)
+    files: FileOverrides = field(default_factory=FileOverrides)
     preset: str | None = None
     stems: tuple[str, ...] | None = None
-    format: str | None = None
-    bit_depth: int | None = None
-    clip_mode: str | None = None
     threads: int | None = None
     allow_external_plugins: bool = False
-
-    def node_settings(self, preset: ModelSettings | None = None) -> ModelSettings:
-        """The node's settings: a preset's ``model:`` (None when separating: the defaults)
-        with this batch's precision, shifts and seed where it gives them. Their name and
-        device are not used: every track runs on the batch's model and device."""
-        base = preset if preset is not None else ModelSettings()
-        return base.overridden(precision=self.precision, shifts=self.shifts, seed=self.seed)
 
 
 @dataclass(frozen=True)
 class Task:
-    """One track for a worker: its input, the folder its files go in, its preset (a manifest's,
-    or None for the batch's)."""
+    """One track for a worker: its input, the files the driver planned for it (output name ->
+    path), the batch's output folder (which every file stays inside), and its preset (a
+    manifest's, or None for the batch's)."""
 
     input: str
-    folder: str
+    targets: tuple[tuple[str, str], ...]
+    out_dir: str
     preset: str | None = None
 
 
-class Models:
-    """A worker's node and graphs, built on first use and kept for the next tracks."""
+@dataclass(frozen=True)
+class Rendered:
+    """A track rendered: its files, the sha256 of the input they were made from, the times."""
+
+    outputs: tuple[str, ...]
+    input_sha256: str
+    wall_seconds: float
+    audio_seconds: float
+
+
+@dataclass(frozen=True)
+class Failed:
+    """A track that failed for good (the same again would fail too), with the reason."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Lost:
+    """An attempt that ended without an answer (its worker died or was stopped)."""
+
+    reason: str
+
+
+Outcome = Rendered | Failed | Lost
+"""What a worker's attempt at a track comes to."""
+
+
+def planned_outputs(work: Work, preset: Preset | None, sources: Sequence[str]) -> OutputPlan:
+    """The files a track renders to, from the model's stem names and the track's preset (None:
+    separating) — the :class:`~stemboard.render.OutputPlan` of the job :class:`Renderer`
+    runs, computed without a model."""
+    if preset is None:
+        return OutputPlan.of_stems(sources, work.stems, work.files.separation_format())
+    return OutputPlan.of_graph(
+        work.files.over(preset.outputs),
+        sources,
+        preset.buses,
+        preset.name,
+        clip_mode=work.files.clip_mode,
+    )
+
+
+class WorkerNodes:
+    """A worker's nodes and graphs, built on first use and kept for the next tracks."""
 
     def __init__(self, work: Work):
         self.work = work
-        self._nodes: dict[tuple, Any] = {}
-        self._graphs: dict[str, Any] = {}
+        self._nodes: dict[NodeSettings, Separator] = {}
+        self._graphs: dict[str, StemGraph] = {}
 
-    def node(self, settings: ModelSettings | None = None) -> Any:
-        """The node for these settings (:meth:`Work.node_settings`; None: separating)."""
-        settings = settings or self.work.node_settings()
-        key = (
-            settings.overlap,
-            settings.batch_size,
-            settings.precision,
-            settings.shifts,
-            settings.seed,
+    def node(self, settings: NodeSettings | None = None) -> Separator:
+        """The node for a track's settings (a preset's with the batch's overrides, see
+        :meth:`NodeOverrides.applied`; None when separating), on the batch's model and
+        device."""
+        settings = (settings or self.work.node.applied()).overridden(
+            model=self.work.model, device=self.work.node.device
         )
-        if key not in self._nodes:
-            from stemboard.node import SeparatorNode
+        if settings not in self._nodes:  # the node says what runs it (``-v``)
+            self._nodes[settings] = SeparatorNode.from_settings(settings, threads=self.work.threads)
+        return self._nodes[settings]
 
-            node = self._nodes[key] = SeparatorNode(
-                self.work.model,
-                device=self.work.device,
-                overlap=settings.overlap,
-                batch_size=settings.batch_size,
-                threads=self.work.threads,
-                precision=settings.precision,
-                shifts=settings.shifts,
-                seed=settings.seed,
-            )
-            log.info("%s", node.describe())
-        return self._nodes[key]
-
-    def graph(self, preset: str) -> Any:
+    def graph(self, preset: str) -> StemGraph:
         """The preset's graph on the batch's model, as ``stemboard render --model`` builds it;
         its ``graph.preset`` holds the precision, shifts and seed that run."""
         if preset not in self._graphs:
-            settings = load_preset_file(
-                find_preset(preset),
-                allow_external=self.work.allow_external_plugins,
-                check_stems=False,
+            read = read_preset(
+                preset, check_stems=False, allow_external_plugins=self.work.allow_external_plugins
             )
-            settings.model = self.work.node_settings(settings.model)
+            settings = self.work.node.applied(read.model)
             self._graphs[preset] = build_graph(
-                settings,
-                separator=self.node(settings.model),
+                dataclasses.replace(read, model=settings),
+                separator=self.node(settings),
                 allow_external_plugins=self.work.allow_external_plugins,
             )
         return self._graphs[preset]
 
 
-def job_for(work: Work, preset: str | None, models: Models) -> RenderJob:
-    """The render job of a track: a :class:`~stemboard.render.GraphRender` of its preset, or a
-    :class:`~stemboard.render.Separation`."""
-    preset = preset or work.preset
-    if preset is None:
-        format = OutputFormat(
-            work.format or "wav",
-            work.bit_depth or 16,
-            clip_mode=work.clip_mode or DEFAULT_CLIP_MODE,
-        )
-        return Separation(models.node(), work.stems, format)
-    graph = models.graph(preset)
-    outputs = graph.preset.outputs
-    if work.format is not None or work.bit_depth is not None:
-        outputs = dataclasses.replace(
-            outputs,
-            format=work.format or outputs.format,
-            bit_depth=work.bit_depth or outputs.bit_depth,
-        )
-    return GraphRender(graph, outputs, clip_mode=work.clip_mode)
+class DiskFullError(DestinationError):
+    """The output folder's file system ran out of space while a track was written."""
 
 
 class Renderer:
@@ -157,25 +162,77 @@ class Renderer:
 
     def __init__(self, work: Work):
         self.work = work
-        self.models = Models(work)
+        self.nodes = WorkerNodes(work)
 
-    def render(self, task: Task) -> dict:
-        """Render ``task``; ``{"outputs": [paths], "wall_seconds", "audio_seconds", "pid"}``.
+    def job(self, preset: str | None) -> RenderJob:
+        """The render job of a track with ``preset`` (a manifest's; None: the batch's)."""
+        preset = preset or self.work.preset
+        if preset is None:
+            return Separation(
+                self.nodes.node(), self.work.stems, self.work.files.separation_format()
+            )
+        graph = self.nodes.graph(preset)
+        outputs = self.work.files.over(graph.preset.outputs)
+        return GraphRender(graph, outputs, clip_mode=self.work.files.clip_mode)
 
-        A user error (a broken file, say) is raised as the ``StemboardError`` it is; the driver
-        records its one-line message.
-        """
+    def attempt(self, task: Task) -> Outcome:
+        """:meth:`render`, with a user's error (a broken file, a full disk) as the track's
+        :class:`Failed` outcome in one line."""
+        try:
+            return self.render(task)
+        except StemboardError as error:
+            return Failed(one_line(error))
+        except OSError as error:  # the machine's: a vanished folder, a device error
+            where = error.filename if error.filename is not None else task.input
+            return Failed(f"{display(where)}: {error.strerror or one_line(error)}")
+
+    def render(self, task: Task) -> Rendered:
+        """Render ``task`` into its planned files, which must still lie inside the output
+        folder (a symbolic link made since planning is refused); only a regular file is
+        opened (a FIFO would block the worker)."""
         started = time.perf_counter()
-        job = job_for(self.work, task.preset, self.models)
-        path = Path(task.input)
-        track = Track(path, job.targets(path, Path(task.folder)))
+        path = regular_file(task.input, "audio file")
+        targets = {name: check_inside(task.out_dir, Path(file)) for name, file in task.targets}
+        job = self.job(task.preset)
         info = audio_info(path)
         digest = sha256_file(path)  # before rendering: what the files are made from
-        written = job.run(track)
-        return {
-            "input_sha256": digest,
-            "outputs": [str(p) for p in written.values()],
-            "wall_seconds": time.perf_counter() - started,
-            "audio_seconds": info.frames / info.sample_rate if info.sample_rate else 0.0,
-            "pid": os.getpid(),
-        }
+        try:
+            written = job.run(Track(path, targets))
+        except OSError as error:  # DestinationError included
+            if _out_of_space(error, Path(task.out_dir), _room_needed(info, len(targets))):
+                raise DiskFullError(
+                    f"{display(task.out_dir)}: no space left on the device"
+                ) from None
+            raise
+        return Rendered(
+            tuple(str(p) for p in written.values()),
+            digest,
+            time.perf_counter() - started,
+            info.frames / info.sample_rate if info.sample_rate else 0.0,
+        )
+
+
+_SHORT_WRITE = re.compile(r"\d+ requested and \d+ written")
+"""numpy's ``tofile`` on a full disk (the writer's float spool): no errno, only this."""
+
+
+def _room_needed(info: AudioInfo, files: int) -> int:
+    """Bytes a track's files may need at once: float32 samples of every output."""
+    return 4 * max(1, info.frames) * info.channels * files
+
+
+def _out_of_space(error: OSError, out_dir: Path, needed: int) -> bool:
+    """Whether writing failed for want of space. The render has removed its temporary files
+    by now, so a writer's error without an errno counts when the free space is less than the
+    track needs."""
+    text = str(error)
+    if error.errno in (errno.ENOSPC, errno.EDQUOT) or _SHORT_WRITE.fullmatch(text):
+        return True
+    if os.strerror(errno.ENOSPC) in text:  # a writer's message that quotes the system's
+        return True
+    if not isinstance(error, DestinationError):
+        return False
+    try:
+        return shutil.disk_usage(out_dir).free < needed
+    except OSError:
+        return False

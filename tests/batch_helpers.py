@@ -105,3 +105,11 @@ def wait_for_partial(out: Path, process: subprocess.Popen, seconds: float = 120)
         assert process.poll() is None, process.communicate()
         assert time.monotonic() < deadline, "no track started writing"
         time.sleep(0.02)
+
+
+def survivors(pids: list[int], seconds: float = 5.0) -> list[int]:
+    """Those of ``pids`` still alive after waiting up to ``seconds`` for them to end."""
+    deadline = time.monotonic() + seconds
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return [pid for pid in pids if alive(pid)]

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pytest
 from batch_helpers import (
-    alive,
     descendants,
     ledger_rows,
     make_catalogue,
     partial_files,
     start,
     stemboard,
+    survivors,
     wait_for_partial,
     writes_a_partial_file,
 )
@@ -117,13 +117,10 @@ def test_a_killed_driver_takes_its_workers_with_it(tmp_path):
         assert any(writes_a_partial_file(pid) for pid in batch)
         os.kill(driver.pid, signal.SIGKILL)
         driver.wait(timeout=10)
-        deadline = time.monotonic() + 5
-        while any(alive(pid) for pid in batch) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        survivors = [pid for pid in batch if alive(pid)]
+        left = survivors(batch, seconds=5)
         files = files_under(out)
         time.sleep(2)
-        assert survivors == []
+        assert left == []
         assert files_under(out) == files  # nothing is written after the driver
     finally:
         with contextlib.suppress(ProcessLookupError):
@@ -145,7 +142,7 @@ def test_sigterm_to_every_process_of_the_batch_is_a_clean_stop(tmp_path):
     assert "2 stopped" in stdout.splitlines()[-1]
     assert partial_files(out) == []
     assert "running" not in {row[0] for row in ledger_rows(out).values()}
-    assert not any(alive(pid) for pid in batch)
+    assert survivors(batch, seconds=5) == []
 
 
 # -- everything stays inside the output folder ---------------------------------------------------

@@ -3,9 +3,8 @@ actors on a cluster (:class:`~stemboard.batch.ray_engine.RayEngine`).
 
 Both engines know nothing of audio: they hand a :class:`~stemboard.batch.work.Task` to a worker
 that holds a :class:`~stemboard.batch.work.Renderer`, and report what came back. Each worker
-renders one track at a time and keeps its model loaded between tracks. Both have the same
-face: ``free()``, ``submit(task_id, task)``, ``wait(timeout)`` (the :class:`Finished` tasks),
-``stop()`` (abandon the running tasks, returned) and ``close()``.
+renders one track at a time and keeps its model loaded between tracks. Both have the face
+the driver needs, :class:`Engine`.
 
 :class:`LocalEngine` is the standard library's ``ProcessPoolExecutor``, one single-process pool
 per worker, so that a worker that dies (killed, out of memory) costs only its own track: its
@@ -28,6 +27,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor
 from concurrent.futures import wait as wait_for
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from typing import Protocol
 
 from stemboard.audio.reading import one_line
 from stemboard.batch import worker_process
@@ -43,6 +43,30 @@ class Finished:
 
     task_id: int
     outcome: Outcome
+
+
+class Engine(Protocol):
+    """What the driver needs of an engine."""
+
+    def free(self) -> int:
+        """How many workers are idle."""
+        ...
+
+    def submit(self, task_id: int, task: Task) -> None:
+        """Hand ``task`` to an idle worker."""
+        ...
+
+    def wait(self, timeout: float) -> list[Finished]:
+        """The tasks that finish within ``timeout`` seconds (maybe none)."""
+        ...
+
+    def stop(self) -> list[int]:
+        """Abandon the running tasks (returned) and end every worker."""
+        ...
+
+    def close(self) -> None:
+        """End every worker once the work is done."""
+        ...
 
 
 @dataclass

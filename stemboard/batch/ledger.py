@@ -40,7 +40,6 @@ from stemboard.errors import DestinationError
 LEDGER_FOLDER = ".stemboard"
 LEDGER_NAME = "ledger.sqlite"
 LOCK_NAME = "lock"
-STATUSES = ("pending", "running", "done", "failed")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tracks (

@@ -16,10 +16,9 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
 
 from stemboard.atomic import remove_leftovers
-from stemboard.batch.engines import Finished
+from stemboard.batch.engines import Engine, Finished
 from stemboard.batch.ledger import Key, Ledger, LedgerError
 from stemboard.batch.planning import BatchPlan, PlannedTrack
 from stemboard.batch.report import BatchReport, TrackReport
@@ -146,7 +145,7 @@ class RunState:
     def _key(self, track: PlannedTrack, size: int, input_sha256: str = "") -> Key:
         return Key(track.input, size, input_sha256, track.model_sha256, track.options_sha256)
 
-    def dispatch(self, engine: Any, stop: Stop) -> None:
+    def dispatch(self, engine: Engine, stop: Stop) -> None:
         """Hand waiting tracks to idle workers, from a clean slate (no temporary file)."""
         while self.todo and engine.free() and stop.signal is None:
             index = self.todo.popleft()
@@ -188,7 +187,7 @@ class RunState:
         self.ledger.fail(self.plan.tracks[index].input, reason)
         self.entries[index].status, self.entries[index].error = "failed", reason
 
-    def abandon(self, engine: Any) -> None:
+    def abandon(self, engine: Engine | None) -> None:
         """End the engine; what was still at a worker goes back to pending, without a file."""
         if engine is None:
             return

@@ -21,7 +21,7 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from stemboard.batch.engines import LocalEngine
+from stemboard.batch.engines import Engine, LocalEngine
 from stemboard.batch.ledger import Ledger
 from stemboard.batch.main_guard import check_main_guarded
 from stemboard.batch.options import BatchOptions
@@ -74,7 +74,7 @@ def execute(
     return run.report(stop.signal)
 
 
-def _engine(plan: BatchPlan) -> LocalEngine | RayEngine:
+def _engine(plan: BatchPlan) -> Engine:
     if plan.engine == "local":
         return LocalEngine(plan.work, plan.workers)
     gpus = plan.gpus_per_worker

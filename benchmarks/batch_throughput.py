@@ -32,8 +32,8 @@ from pathlib import Path
 from pedalboard.io import AudioFile
 
 from stemboard.batch import run_batch
-from stemboard.batch.runner import usable_cores
 from stemboard.node import SeparatorNode
+from stemboard.node.backend import usable_cores
 from stemboard.render import separate_file
 from stemboard.synth import generate_song, split_seeds
 

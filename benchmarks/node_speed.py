@@ -180,7 +180,7 @@ def main() -> int:
     model, arch = torch_model(args)
     model = model.to(args.device)
     audio = music_like(args.seconds, arch.sample_rate, seed=1)
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else usable_cores()
+    cores = usable_cores()
     ghz, clock_source = clock_ghz(args.ghz)
     peak, peak_how = peaks(cores, ghz)
 

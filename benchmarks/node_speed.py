@@ -27,7 +27,6 @@ cores x clock x FLOP per cycle and core, from the instruction set ``lscpu`` list
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 from pathlib import Path

@@ -113,3 +113,17 @@ def survivors(pids: list[int], seconds: float = 5.0) -> list[int]:
     while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.05)
     return [pid for pid in pids if alive(pid)]
+
+
+def command_line(pid: int) -> bytes:
+    try:
+        return (Path("/proc") / str(pid) / "cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def loaded_libraries(pid: int) -> str:
+    try:
+        return (Path("/proc") / str(pid) / "maps").read_text()
+    except OSError:
+        return ""

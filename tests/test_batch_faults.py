@@ -16,8 +16,10 @@ from pathlib import Path
 
 import pytest
 from batch_helpers import (
+    command_line,
     descendants,
     ledger_rows,
+    loaded_libraries,
     make_catalogue,
     partial_files,
     start,
@@ -101,13 +103,27 @@ def test_a_second_run_on_the_same_folder_is_refused_and_the_first_finishes(tmp_p
 # -- the driver's end is its workers' end --------------------------------------------------------
 
 
-def _batch_started(tmp_path: Path) -> tuple[subprocess.Popen, Path]:
-    """A batch of two 30 s tracks on two workers, in a process group of its own, writing."""
+def _batch_started(tmp_path: Path, moment: str = "writing") -> tuple[subprocess.Popen, Path]:
+    """A batch of two 30 s tracks on two workers, in a process group of its own, at the
+    ``moment`` its workers are ``starting``, ``importing`` or ``writing``."""
     source, out = tmp_path / "music", tmp_path / "out"
     make_catalogue(source, seconds=30.0, names=["1.wav", "2.wav"])
     driver = start(*separate(source, out, "demo"), "--workers", "2", start_new_session=True)
-    wait_for_partial(out, driver)
+    if moment == "writing":
+        wait_for_partial(out, driver)
+        return driver, out
+    deadline = time.monotonic() + 60
+    while not any(_is_starting(pid, moment) for pid in descendants(driver.pid)):
+        assert driver.poll() is None and time.monotonic() < deadline, "no worker started"
+        time.sleep(0.01)
     return driver, out
+
+
+def _is_starting(pid: int, moment: str) -> bool:
+    """A worker process just started, or (``importing``) one loading numpy by now."""
+    if b"spawn_main" not in command_line(pid):
+        return False
+    return moment == "starting" or "numpy" in loaded_libraries(pid)
 
 
 def test_a_killed_driver_takes_its_workers_with_it(tmp_path):
@@ -128,16 +144,24 @@ def test_a_killed_driver_takes_its_workers_with_it(tmp_path):
         driver.communicate()
 
 
-def test_sigterm_to_every_process_of_the_batch_is_a_clean_stop(tmp_path):
-    driver, out = _batch_started(tmp_path)
+@pytest.mark.parametrize(
+    "signum, moment, status",
+    [
+        (signal.SIGTERM, "writing", 143),  # as systemd, timeout(1) and Slurm do
+        (signal.SIGTERM, "starting", 143),
+        (signal.SIGINT, "importing", 130),  # Ctrl-C at the terminal, as workers import
+    ],
+)
+def test_a_signal_to_every_process_of_the_batch_is_a_clean_stop(tmp_path, signum, moment, status):
+    driver, out = _batch_started(tmp_path, moment)
     try:
         batch = descendants(driver.pid)
-        os.killpg(driver.pid, signal.SIGTERM)  # as systemd, timeout(1) and Slurm do
+        os.killpg(driver.pid, signum)
         stdout, stderr = driver.communicate(timeout=60)
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(driver.pid, signal.SIGKILL)
-    assert driver.returncode == 143, stderr
+    assert driver.returncode == status, stderr
     assert "Traceback" not in stderr and "WorkerStopped" not in stderr, stderr
     assert "2 stopped" in stdout.splitlines()[-1]
     assert partial_files(out) == []

@@ -17,6 +17,7 @@ after a grace period; the driver then removes any temporary file left behind.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import multiprocessing
 import os
 import queue
@@ -72,6 +73,7 @@ class Engine(Protocol):
 @dataclass
 class _Slot:
     executor: ProcessPoolExecutor
+    token: int  # which pool: a worker reports its pid with it
     future: Future | None = None
     task_id: int | None = None
     pid: int | None = None
@@ -88,16 +90,18 @@ class LocalEngine:
         self._context = multiprocessing.get_context("spawn")
         self._pids = self._context.Queue()
         self._log_level = stderr_level()
-        self._slots = [self._fresh(index) for index in range(workers)]
+        self._tokens = itertools.count()
+        self._slots = [self._fresh() for _ in range(workers)]
 
-    def _fresh(self, index: int) -> _Slot:
+    def _fresh(self) -> _Slot:
+        token = next(self._tokens)
         executor = ProcessPoolExecutor(
             max_workers=1,
             mp_context=self._context,
             initializer=worker_process.start_worker,
-            initargs=(self.work, self._pids, index, self._log_level, os.getpid()),
+            initargs=(self.work, self._pids, token, self._log_level, os.getpid()),
         )
-        return _Slot(executor)
+        return _Slot(executor, token)
 
     def free(self) -> int:
         """How many workers are idle."""
@@ -105,18 +109,23 @@ class LocalEngine:
 
     def submit(self, task_id: int, task: Task) -> None:
         index = next(i for i, slot in enumerate(self._slots) if slot.future is None)
-        try:
-            future = self._slots[index].executor.submit(worker_process.render, task)
-        except BrokenProcessPool:  # its idle worker died (a stray SIGTERM, the OOM killer)
-            self._replace(index)
-            future = self._slots[index].executor.submit(worker_process.render, task)
+        with worker_process.signals_held():  # a worker process may be started here
+            try:
+                future = self._slots[index].executor.submit(worker_process.render, task)
+            except BrokenProcessPool:  # its idle worker died (a stray SIGTERM, the OOM killer)
+                self._replace(index)
+                future = self._slots[index].executor.submit(worker_process.render, task)
         self._slots[index].task_id, self._slots[index].future = task_id, future
 
-    def _read_pids(self) -> None:
+    def _read_pids(self, timeout: float = 0.0) -> None:
+        """The pids the workers reported (waiting up to ``timeout`` for a first one)."""
+        slots = {slot.token: slot for slot in self._slots}
         with contextlib.suppress(queue.Empty):
             while True:
-                index, pid = self._pids.get_nowait()
-                self._slots[index].pid = pid
+                token, pid = self._pids.get(timeout=timeout) if timeout else self._pids.get_nowait()
+                timeout = 0.0
+                if token in slots:  # not a pool replaced since
+                    slots[token].pid = pid
 
     def wait(self, timeout: float) -> list[Finished]:
         """The tasks that finish within ``timeout`` seconds (maybe none)."""
@@ -137,15 +146,25 @@ class LocalEngine:
 
     def _replace(self, index: int) -> None:
         self._slots[index].executor.shutdown(wait=False, cancel_futures=True)
-        self._slots[index] = self._fresh(index)
+        self._slots[index] = self._fresh()
 
     def stop(self) -> list[int]:
-        """Abandon the running tasks (returned) and end every worker."""
-        self._read_pids()
+        """Abandon the running tasks (returned) and end every worker.
+
+        A worker still starting is waited for (within the grace period) until it has set its
+        signal handlers, so that it stops quietly rather than fail to start once the driver
+        has gone (with a traceback from multiprocessing).
+        """
         abandoned = [slot.task_id for slot in self._slots if slot.future is not None]
-        busy = [slot for slot in self._slots if slot.future is not None and slot.pid]
-        _signal_all([slot.pid for slot in busy], signal.SIGTERM)
         deadline = time.monotonic() + STOP_GRACE_SECONDS
+        busy = [slot for slot in self._slots if slot.future is not None]
+        self._read_pids()
+        while time.monotonic() < deadline and any(
+            slot.pid is None and not slot.future.done() for slot in busy
+        ):
+            self._read_pids(timeout=0.05)
+        busy = [slot for slot in busy if slot.pid]
+        _signal_all([slot.pid for slot in busy], signal.SIGTERM)
         futures = [slot.future for slot in busy]
         if futures:
             wait_for(futures, timeout=max(0.0, deadline - time.monotonic()))

@@ -6,10 +6,12 @@ platform a thread also watches the driver (the pipe multiprocessing keeps to it)
 worker when it closes. So a driver that is gone leaves no worker rendering into the folder, and
 no render of a worker renames its files into place after it.
 
-Signals: Ctrl-C is the driver's to handle (it stops the batch); SIGTERM stops a render in
-progress — its temporary files are removed on the way out, and the attempt comes back as
-:class:`~stemboard.batch.work.Lost` — and ends an idle worker quietly. So ``kill -- -PGID``
-(systemd, ``timeout``, Slurm) prints no traceback from any process of the batch.
+Signals: a worker starts with SIGINT and SIGTERM held back until its handlers are set. Ctrl-C
+is the driver's to handle (it stops the batch); SIGTERM stops a render in progress — its
+temporary files are removed on the way out, and the attempt comes back as
+:class:`~stemboard.batch.work.Lost` — and ends an idle worker quietly. So a Ctrl-C at the
+terminal, or ``kill -- -PGID`` (systemd, ``timeout``, Slurm), prints no traceback from any
+process of the batch.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 from stemboard.batch.work import Lost, Outcome, Renderer, Task, Work
@@ -39,18 +42,41 @@ _renderer: Renderer | None = None
 _rendering = False
 
 
-def start_worker(work: Work, pids: Any, slot: int, log_level: int | None, driver_pid: int) -> None:
+def start_worker(work: Work, pids: Any, token: int, log_level: int | None, driver_pid: int) -> None:
     """A worker process starts (the pool's initializer): it dies with its driver, leaves
     Ctrl-C to the driver, stops on SIGTERM; with ``log_level`` its log lines go to stderr as
-    the driver's do (see :mod:`stemboard.console`). It reports its pid to the driver."""
+    the driver's do (see :mod:`stemboard.console`). It reports its pid to the driver, with
+    the ``token`` of its pool."""
     global _renderer
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _stop)
+    if hasattr(signal, "pthread_sigmask"):  # held back since the start: see signals_held
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD)
     die_with_driver(driver_pid)
     if log_level is not None:
         install(log_level)
     _renderer = Renderer(work)
-    pids.put((slot, os.getpid()))
+    pids.put((token, os.getpid()))
+
+
+_HELD = {signal.SIGINT, signal.SIGTERM}
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM held back in this thread of the driver while it starts worker
+    processes: a new process inherits the mask, so a Ctrl-C at the terminal (which goes to
+    every process of its group) cannot end a worker that is still importing with a traceback.
+    The worker lets them through once its handlers are set (:func:`start_worker`); the driver
+    gets what came meanwhile as the block ends."""
+    if not hasattr(signal, "pthread_sigmask"):  # Windows: no process groups to signal
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def die_with_driver(driver_pid: int) -> None:

@@ -55,10 +55,10 @@ def execute(
     """Run the plan: skip what is done, render the rest, retry what a dead worker lost, until
     every track is through or SIGINT/SIGTERM stops the run (see ``BatchReport.interrupted``).
     ``ledger`` is the output folder's (:meth:`Ledger.open` holds its lock)."""
+    if plan.engine == "local":
+        check_main_guarded()
     run = RunState(plan, ledger, progress)
     run.sort_out()
-    if run.todo and plan.engine == "local":
-        check_main_guarded()
     engine = None
     with stop_on_signals() as stop:
         try:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
-from pathlib import Path
 
 from stemboard.choices import BIT_DEPTHS
 from stemboard.cli import node_options
@@ -81,13 +79,13 @@ def _stem_choice(text: str) -> str | list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from stemboard.batch import execute, plan_batch
     from stemboard.batch.ledger import Ledger
-    from stemboard.batch.runner import execute, plan_batch
     from stemboard.render import check_file_destination
 
-    try:
+    try:  # what is refused before any track runs is a usage error (exit 2)
         if args.report:
-            check_file_destination("--report", Path(args.report))
+            check_file_destination("--report", args.report)
         if args.format is not None:
             from stemboard.audio.writing import check_output_format
 
@@ -112,11 +110,12 @@ def run(args: argparse.Namespace) -> int:
             allow_external_plugins=args.allow_external_plugins,
             log=lambda line: say(line, sys.stderr),
         )
+        ledger = Ledger.open(args.out)  # holds the folder's lock: one run per output folder
     except StemboardError as error:
         raise UsageError(str(error)) from None
     line = ProgressLine(args.quiet)
-    with Ledger.open(args.out) as ledger:
-        report = execute(plan, ledger, progress=_show(line))
+    with ledger:
+        report = execute(plan, ledger, progress=lambda progress: line.show(progress.line()))
     line.close()
     print(report.table())
     if args.report:
@@ -126,10 +125,3 @@ def run(args: argparse.Namespace) -> int:
     if report.interrupted == "SIGTERM":
         return 143
     return 0 if report.ok else 1
-
-
-def _show(line: ProgressLine) -> Callable:
-    def show(progress) -> None:
-        line.show(progress.line())
-
-    return show

@@ -112,7 +112,7 @@ def parse_yaml(text: str, source: str) -> Any:
     except RecursionError:
         raise PresetError(f"{source}: invalid YAML: nested too deeply") from None
     except ValueError as error:  # a value Python cannot hold: a 5000-digit integer, 2001-13-45
-        raise PresetError(f"{source}: invalid YAML value: {error}") from None
+        raise PresetError(f"{source}: invalid YAML: {error}") from None
 
 
 def read_yaml(path: Path) -> Any:

@@ -313,12 +313,7 @@ class Studio:
         if not isinstance(text, str):
             raise PresetError("expected the preset file's text")
         source = safe_file_name(name) if isinstance(name, str) and name else "uploaded preset"
-        try:
-            data = parse_yaml(text, source)
-        except PresetError:
-            raise
-        except ValueError as error:  # a scalar PyYAML reads but Python cannot hold: 2001-13-45
-            raise PresetError(f"{source}: invalid YAML: {error}") from None
+        data = parse_yaml(text, source)
         check_plain(data, source)
         return self.preset_data(self.check_preset(data, source))
 

@@ -536,6 +536,17 @@ BROKEN = [
     ("negative_seed", "model: {seed: -3}", "model.seed: expected an integer >= 0, got -3"),
     ("bool_seed", "model: {seed: true}", "model.seed: expected an integer >= 0, got true"),
     ("tail_too_long", "tail_seconds: 61", "tail_seconds: 61 is out of range (expected [0, 60])"),
+    (
+        "integer_beyond_a_float",
+        "stems: {vocals: {gain_db: 1" + "0" * 400 + "}}",
+        "stems.vocals.gain_db: 1000000",
+    ),
+    (
+        "integer_beyond_repr",
+        "model: {overlap: " + "9" * 5000 + "}",
+        "invalid YAML: Exceeds the limit",
+    ),
+    ("not_a_date", "name: 2001-13-45", "invalid YAML: month must be in 1..12"),
     ("name_with_slash", "name: a/b", "name: 'a/b' must be usable as a file name"),
     (
         "external_without_opt_in",

@@ -47,6 +47,12 @@ QUALITY_GATE_DB = 40.0
 
 _HINTS = {"fp32": "f32", "fp16": "f32", "bf16": "bf16"}
 
+_SNIPPETS = "SNIPPETS_MODE"
+"""The CPU plugin's internal switch for its fused element-wise kernels ("snippets"). In fp32
+they cost each stream 54 MiB more working memory for HDemucs (its inverse STFT's buffers pack
+worse) and run no faster, so fp32 compiles without them; bf16 keeps them (there they are
+smaller and faster). docs/benchmarks.md, memory section."""
+
 
 @functools.cache
 def _core():
@@ -76,12 +82,11 @@ class OpenVinoSession(Session):
         super().__init__(path, info, choice)
         self.streams = 2 if self.threads >= 2 else 1
         model.reshape({INPUT_NAME: [1, info.audio_channels, info.segment_samples]})
-        self._model = model
-        self._compiled: dict[str, object] = {}  # the gate compiles both; the loser is dropped
+        compiled = None
         if gate and self.precision == "bf16":
-            weakest = self._bf16_gate()
+            weakest, compiled = self._bf16_gate(model)
             if weakest[1] < QUALITY_GATE_DB:
-                self.precision = "fp32"
+                self.precision, compiled = "fp32", _released(compiled)
                 self.notes = (
                     f"auto: bf16 keeps {weakest[0]} at {weakest[1]:.1f} dB against fp32 here, "
                     f"below the {QUALITY_GATE_DB:g} dB gate; running fp32",
@@ -92,30 +97,38 @@ class OpenVinoSession(Session):
                     f"above {QUALITY_GATE_DB:g} dB against fp32 (weakest {weakest[0]} "
                     f"{weakest[1]:.1f} dB)",
                 )
-        self.compiled = self._compile(self.precision)
-        del self._model, self._compiled
+        self.compiled = compiled if compiled is not None else self._compile(model, self.precision)
         self._output = _stems_port(self.compiled)
         self._requests = threading.local()
 
-    def _compile(self, precision: str):
-        if precision in self._compiled:
-            return self._compiled[precision]
+    def _compile(self, model, precision: str):
         config = {
             "INFERENCE_PRECISION_HINT": _HINTS[precision],
             "NUM_STREAMS": self.streams,
             "INFERENCE_NUM_THREADS": self.threads,
             "ENABLE_CPU_PINNING": False,  # pinned threads would fight another session's
         }
+        if _HINTS[precision] == "f32":
+            config[_SNIPPETS] = "DISABLE"
         try:
-            compiled = self._compiled[precision] = _core().compile_model(self._model, "CPU", config)
+            try:
+                return _core().compile_model(model, "CPU", config)
+            except Exception as error:
+                if config.pop(_SNIPPETS, None) is None or _SNIPPETS not in str(error):
+                    raise
+                return _core().compile_model(model, "CPU", config)  # an OpenVINO without it
         except Exception as error:
             raise ModelFormatError(
                 f"{self.path} cannot be compiled by OpenVINO: {str(error).strip().splitlines()[0]}"
             ) from None
-        return compiled
 
-    def _bf16_gate(self) -> tuple[str, float]:
-        """The weakest stem's SNR (dB) of bf16 against fp32 here, measured once and remembered."""
+    def _bf16_gate(self, model) -> tuple[tuple[str, float], object | None]:
+        """The weakest stem's SNR (dB) of bf16 against fp32 here, measured once and remembered;
+        and the bf16 model when it was compiled to measure it (None when remembered).
+
+        One compiled model at a time: fp32 runs the gate's segment and is released before bf16
+        is compiled, so the gate needs no more memory than the run that follows it.
+        """
         openvino = import_openvino()
         info = self.info
         machine = _core().get_property("CPU", "FULL_DEVICE_NAME")
@@ -123,19 +136,19 @@ class OpenVinoSession(Session):
         store = cache_dir() / "quality-gate.json"
         known = _read_json(store)
         if key in known:
-            return tuple(known[key])
+            stem, snr = known[key]
+            return (stem, float(snr)), None
         seconds = info.segment_samples / info.sample_rate
         audio = music_like(seconds + 0.01, info.sample_rate, seed=7)[:, : info.segment_samples]
         mono = audio.mean(axis=0)
         audio = ((audio - mono.mean()) / mono.std()).astype(np.float32)
         if len(audio) != info.audio_channels:  # a model of other channels gets the mono mix
             audio = match_channels(audio.mean(axis=0, keepdims=True), info.audio_channels)
-        outputs = {}
-        for precision in ("fp32", "bf16"):
-            compiled = self._compile(precision)
-            result = compiled.create_infer_request().infer({0: audio[None]})
-            outputs[precision] = result[_stems_port(compiled)][0]
-        reference, reduced = outputs["fp32"], outputs["bf16"]
+        fp32 = self._compile(model, "fp32")
+        reference = _one_segment(fp32, audio)
+        fp32 = _released(fp32)
+        compiled = self._compile(model, "bf16")
+        reduced = _one_segment(compiled, audio)
         snrs = {}
         for name, ref, got in zip(info.sources, reference, reduced, strict=True):
             error = float(np.sum((ref.astype(np.float64) - got) ** 2))
@@ -149,7 +162,7 @@ class OpenVinoSession(Session):
                 scratch.write_text(json.dumps(known, indent=1))
         except OSError as error:  # a read-only home: measured again next time
             log.debug("cannot remember the quality gate in %s: %s", store, error)
-        return weakest[0], float(weakest[1])
+        return (weakest[0], float(weakest[1])), compiled
 
     @property
     def parallel_segments(self) -> int:
@@ -160,15 +173,39 @@ class OpenVinoSession(Session):
         if requests is None:
             requests = [self.compiled.create_infer_request() for _ in range(self.streams)]
             self._requests.requests = requests
-        outputs = []
+        info = self.info
+        stems = np.empty(
+            (len(batch), len(info.sources), info.audio_channels, info.segment_samples), np.float32
+        )
+        tensor = import_openvino().Tensor
         for first in range(0, len(batch), self.streams):
-            group = list(zip(requests, batch[first : first + self.streams], strict=False))
-            for request, segment in group:
-                request.start_async({0: segment[None]})
+            group = list(zip(requests, range(first, len(batch)), strict=False))
+            for request, index in group:
+                # No copies: each segment is read where it lies and its stems are written into
+                # the array returned. The output is set before every start, so a request never
+                # writes into the array of an earlier run.
+                request.set_tensor(
+                    self._output, tensor(stems[index : index + 1], shared_memory=True)
+                )
+                request.start_async({0: batch[index : index + 1]}, share_inputs=True)
             for request, _ in group:
                 request.wait()
-                outputs.append(request.get_tensor(self._output).data.copy())
-        return np.concatenate(outputs)
+        return stems
+
+
+def _one_segment(compiled, audio: np.ndarray) -> np.ndarray:
+    """``compiled``'s stems for one segment ``[channels, segment]``: ``[sources, channels,
+    segment]``."""
+    result = compiled.create_infer_request().infer({0: audio[None]})
+    return result[_stems_port(compiled)][0].copy()
+
+
+def _released(compiled) -> None:
+    """Give a compiled model's working memory back now, not when OpenVINO next reuses its
+    streams (it holds it until then, after the last reference is gone); returns None, to
+    overwrite the reference with."""
+    if compiled is not None:
+        compiled.release_memory()
 
 
 def _stems_port(compiled):

@@ -18,7 +18,8 @@ from collections.abc import Callable
 import numpy as np
 
 RunBatch = Callable[[np.ndarray], np.ndarray]
-"""``[batch, channels, segment]`` -> ``[batch, sources, channels, segment]``, float32."""
+"""``[batch, channels, segment]`` -> ``[batch, sources, channels, segment]``, float32. The batch
+is made for the call: the callee may overwrite it."""
 
 
 def segment_weight(segment: int, overlap_samples: int) -> np.ndarray:
@@ -75,8 +76,8 @@ class OverlapAdd:
         self.segment = segment
         self.sources = sources
         self.channels = channels
-        self.stride, overlap_samples = stride_for(segment, overlap)
-        self.weight = segment_weight(segment, overlap_samples)
+        self.stride, self.overlap_samples = stride_for(segment, overlap)
+        self.weight = segment_weight(segment, self.overlap_samples)
         self.batch_size = batch_size
         self.before_first_run = before_first_run
         self.reset()
@@ -87,13 +88,12 @@ class OverlapAdd:
         self._input_start = 0  # absolute index of self._input[:, 0]
         self._received = 0
         self._next_segment = 0
-        # float64 sums: dividing them gives an identity model's input back to the last bit.
-        # Storage is reused: the live sums start at `_head` and everything after them is zero.
-        self._acc = np.zeros((self.sources, self.channels, 0), np.float64)
-        self._acc_weight = np.zeros(0, np.float64)
-        self._head = 0
-        self._live = 0  # samples summed but not yet emitted
-        self._emitted = 0  # absolute index of self._acc[..., self._head]
+        # The weighted sums that later segments still add to: the last `overlap_samples` of what
+        # ran, in float64 (dividing them gives an identity model's input back to the last bit).
+        shape = (self.sources, self.channels, self.overlap_samples)
+        self._pending = np.zeros(shape, np.float64)
+        self._pending_weight = np.zeros(self.overlap_samples, np.float64)
+        self._emitted = 0  # absolute index of self._pending[..., 0]
         self._started = False
 
     @property
@@ -110,29 +110,21 @@ class OverlapAdd:
         if block.shape[-1]:
             self._input = np.concatenate([self._input, block.astype(np.float32, copy=False)], 1)
             self._received += block.shape[-1]
-        ready = []
-        while self._segment_start(self._next_segment + len(ready)) + self.segment <= self._received:
-            ready.append(self._next_segment + len(ready))
+        first = self._next_segment
+        ready = 0
+        while self._segment_start(first + ready) + self.segment <= self._received:
+            ready += 1
         # Only full batches run before the end: a runtime that runs a batch's segments side by
         # side (OpenVINO's streams, a GPU) stays busy, at the price of up to batch_size - 1 more
-        # segments of latency. Emitting after every batch keeps the sums at about two segments,
-        # however long the block: one long array pushed at once costs the same per sample as
-        # many short ones.
-        ready = ready[: len(ready) - len(ready) % self.batch_size]
-        pieces = []
-        for first in range(0, len(ready), self.batch_size):
-            self._run_segments(ready[first : first + self.batch_size])
-            pieces.append(self._emit(self._segment_start(self._next_segment)))
-        if not pieces:
-            return self._emit(self._segment_start(self._next_segment))
-        return pieces[0] if len(pieces) == 1 else np.concatenate(pieces, axis=-1)
+        # segments of latency.
+        ready -= ready % self.batch_size
+        return self._run_segments(range(first, first + ready), self._segment_start(first + ready))
 
     def finish(self) -> np.ndarray:
         """Process the segments that reach past the end; return the rest, then reset."""
         total = self._received
         count = segments_needed(total, self.segment, self.stride) if total else 0
-        self._run_segments(list(range(self._next_segment, count)))
-        out = self._emit(total)
+        out = self._run_segments(range(self._next_segment, count), total)
         self.reset()
         return out
 
@@ -147,63 +139,63 @@ class OverlapAdd:
             piece = np.pad(piece, ((0, 0), (0, self.segment - piece.shape[-1])))
         return piece
 
-    def _run_segments(self, indices: list[int]) -> None:
-        if not indices:
-            return
-        if not self._started:
+    def _run_segments(self, indices: range, until: int) -> np.ndarray:
+        """Run the segments ``indices`` in batches; return the finished samples up to ``until``
+        (at most what was received), ``[sources, channels, m]``.
+
+        Each output is summed as it comes and the samples before the next segment's start are
+        emitted at once, so no more than the overlap is kept, however long the block: one long
+        array pushed at once costs the same per sample as many short ones.
+        """
+        until = min(until, self._received)
+        out = np.empty((self.sources, self.channels, max(0, until - self._emitted)), np.float32)
+        base = self._emitted
+        if indices and not self._started:
             self._started = True
             if self.before_first_run is not None:
                 self.before_first_run(self._input[:, : self.segment])
         for first in range(0, len(indices), self.batch_size):
             chunk = indices[first : first + self.batch_size]
-            batch = np.stack([self._window(i) for i in chunk])
-            outputs = self.run(batch)
-            for index, output in zip(chunk, outputs, strict=True):
-                self._accumulate(self._segment_start(index), output)
-        self._next_segment = indices[-1] + 1
-        # input before the next segment's start is never read again
-        drop = self._segment_start(self._next_segment) - self._input_start
-        if drop > 0:
-            self._input = self._input[:, drop:]
-            self._input_start += drop
-
-    def _accumulate(self, start: int, output: np.ndarray) -> None:
-        offset = start - self._emitted
-        self._reserve(offset + self.segment)
-        at = slice(self._head + offset, self._head + offset + self.segment)
-        self._acc[..., at] += output * self.weight
-        self._acc_weight[at] += self.weight
-        self._live = max(self._live, offset + self.segment)
-
-    def _reserve(self, need: int) -> None:
-        """Room for ``need`` live samples from the head: move the live sums to the front of the
-        storage (zeroing the rest) or into a larger one, instead of reallocating per segment."""
-        capacity = self._acc_weight.shape[0]
-        if self._head + need <= capacity:
-            return
-        head, live = self._head, self._live
-        if need <= capacity:
-            self._acc[..., :live] = self._acc[..., head : head + live].copy()
-            self._acc[..., live:] = 0.0
-            self._acc_weight[:live] = self._acc_weight[head : head + live].copy()
-            self._acc_weight[live:] = 0.0
-        else:
-            capacity = max(need, 2 * self.segment)
-            acc = np.zeros((self.sources, self.channels, capacity), np.float64)
-            weight = np.zeros(capacity, np.float64)
-            acc[..., :live] = self._acc[..., head : head + live]
-            weight[:live] = self._acc_weight[head : head + live]
-            self._acc, self._acc_weight = acc, weight
-        self._head = 0
-
-    def _emit(self, until: int) -> np.ndarray:
-        """Finished samples ``[emitted, until)`` (clipped to what was received)."""
-        until = min(until, self._received)
-        count = max(0, until - self._emitted)
-        done = slice(self._head, self._head + count)
-        out = np.empty((self.sources, self.channels, count), np.float32)
-        np.divide(self._acc[..., done], self._acc_weight[done], out=out, casting="same_kind")
-        self._head += count  # the storage before the head is dead until the next move
-        self._live -= count
-        self._emitted += count
+            outputs = self.run(np.stack([self._window(i) for i in chunk]))
+            for output in outputs:
+                self._add(output, until, out[..., self._emitted - base :])
+        if indices:
+            self._next_segment = indices[-1] + 1
+            # input before the next segment's start is never read again
+            drop = self._segment_start(self._next_segment) - self._input_start
+            if drop > 0:
+                self._input = self._input[:, drop:]
+                self._input_start += drop
+        tail = until - self._emitted  # past the last segment's stride only the sums are left
+        np.divide(
+            self._pending[..., :tail],
+            self._pending_weight[:tail],
+            out=out[..., self._emitted - base :],
+        )
+        self._emitted += tail
         return out
+
+    def _add(self, output: np.ndarray, until: int, out: np.ndarray) -> None:
+        """Add the weighted output ``[sources, channels, segment]`` of the segment that starts
+        where the finished samples end; write its first stride (up to ``until``) into ``out``
+        and keep its last ``overlap_samples``, summed, as the pending sums.
+
+        A segment has three spans: its start, which the segments before reach into (summed with
+        the pending sums); its middle, where the weight is 1 and no other segment reaches (the
+        output as it is); its end, which the segments after reach into. With an overlap of more
+        than half a segment there is no middle, and the start and the end meet.
+        """
+        overlap, stride, weight = self.overlap_samples, self.stride, self.weight
+        count = min(stride, until - self._emitted)
+        done = min(count, overlap)
+        kept = max(stride, overlap)  # the end's samples that no earlier segment reaches
+        carried = kept - stride  # the start's samples that are also in the end
+        start_weight = self._pending_weight + weight[:overlap]
+        for source, pending in enumerate(self._pending):  # one at a time: small float64 copies
+            summed = pending + output[source, :, :overlap] * weight[:overlap]
+            np.divide(summed[:, :done], start_weight[:done], out=out[source, :, :done])
+            pending[:, :carried] = summed[:, stride:]
+            np.multiply(output[source, :, kept:], weight[kept:], out=pending[:, carried:])
+        out[..., overlap:count] = output[..., overlap:count]
+        self._pending_weight = np.concatenate([start_weight[stride:], weight[kept:]])
+        self._emitted += count

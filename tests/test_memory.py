@@ -16,6 +16,10 @@ from stemboard.node.backend import Choice, available
 from stemboard.node.overlap_add import OverlapAdd
 
 needs_openvino = pytest.mark.skipif(not available("openvino"), reason="OpenVINO not installed")
+needs_bf16 = pytest.mark.skipif(
+    not (available("openvino") and openvino_session.native_bf16()),
+    reason="the quality gate runs only where the CPU computes bf16 natively",
+)
 
 
 class _Compiled:
@@ -74,7 +78,7 @@ def watched_core(monkeypatch, tmp_path):
     return core
 
 
-@needs_openvino
+@needs_bf16
 @pytest.mark.parametrize("bf16_passes", [True, False])
 def test_the_quality_gate_keeps_one_compiled_model_at_a_time(
     tiny_export, watched_core, monkeypatch, bf16_passes
@@ -95,7 +99,7 @@ def test_the_quality_gate_keeps_one_compiled_model_at_a_time(
     assert stems.shape == (2, 4, 2, session.info.segment_samples)
 
 
-@needs_openvino
+@needs_bf16
 def test_a_remembered_verdict_compiles_only_the_chosen_precision(tiny_export, watched_core):
     choice = Choice("openvino", "cpu", "bf16", threads=2)
     first = openvino_session.OpenVinoSession(tiny_export.path, choice, gate=True)

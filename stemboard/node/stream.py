@@ -42,11 +42,9 @@ from stemboard.audio.resampling import StreamingResampler, check_rate
 from stemboard.errors import AudioTypeError, InvalidValueError
 from stemboard.node.backend import Session
 from stemboard.node.overlap_add import OverlapAdd
+from stemboard.node.settings import check_seed, check_shifts
 
 _SILENCE_STD = 1e-8
-
-MAX_SHIFTS = 16
-"""The most passes :func:`shift_offsets` draws: each one separates the whole track again."""
 
 
 def shift_offsets(shifts: int, seed: int | None, sample_rate: int) -> tuple[int, ...]:
@@ -59,18 +57,10 @@ def shift_offsets(shifts: int, seed: int | None, sample_rate: int) -> tuple[int,
 
     ``max_shift`` is half a second at ``sample_rate``, the model's rate, as in demucs'
     ``apply_model``. The delays are drawn with ``np.random.default_rng(seed)``: one seed, one
-    set of delays; ``seed=None`` draws fresh ones. ``shifts`` is at most :data:`MAX_SHIFTS`.
+    set of delays; ``seed=None`` draws fresh ones. ``shifts`` and ``seed`` are checked by
+    :mod:`stemboard.node.settings` (at most :data:`~stemboard.node.settings.MAX_SHIFTS`).
     """
-    if (
-        isinstance(shifts, bool)
-        or not isinstance(shifts, numbers.Integral)
-        or not 0 <= shifts <= MAX_SHIFTS
-    ):
-        raise InvalidValueError(f"shifts must be an integer from 0 to {MAX_SHIFTS}, got {shifts!r}")
-    if seed is not None and (
-        isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0
-    ):
-        raise InvalidValueError(f"seed must be an integer >= 0 or None, got {seed!r}")
+    shifts, seed = check_shifts(shifts), check_seed(seed)
     if isinstance(sample_rate, bool) or not isinstance(sample_rate, numbers.Integral):
         raise InvalidValueError(f"sample_rate must be an integer of Hz, got {sample_rate!r}")
     max_shift = int(0.5 * sample_rate)

@@ -30,6 +30,10 @@ class DestinationError(StemboardError, OSError):
     """An output folder or file that cannot be written: not a folder, read-only, outside."""
 
 
+class DiskFullError(DestinationError):
+    """An output that could not be written because its device is full."""
+
+
 class InvalidValueError(StemboardError, ValueError):
     """A value stemboard cannot use: an option, a setting, the contents of a file."""
 

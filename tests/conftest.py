@@ -7,6 +7,7 @@ not installed (tests/test_without_torch.py proves it): those fixtures skip there
 import dataclasses
 import hashlib
 import os
+import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -158,3 +159,17 @@ def local_bundle(server, tiny_checkpoint):
         size=len(data),
         sha256=hashlib.sha256(data).hexdigest(),
     )
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 1 MiB file system, full after a few seconds of audio."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", disk], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip("needs root to mount a small tmpfs")
+    yield disk
+    subprocess.run(["umount", "-l", disk], check=True)

@@ -273,20 +273,6 @@ def test_a_link_loop_and_a_fifo_fail_alone_and_the_rest_renders(tmp_path, identi
 # -- a full disk ---------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 1 MiB file system, full after a few seconds of audio."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", disk], capture_output=True
-    )
-    if mounted.returncode != 0:
-        pytest.skip("needs root to mount a small tmpfs")
-    yield disk
-    subprocess.run(["umount", "-l", disk], check=True)
-
-
 @pytest.mark.parametrize("clip_mode", ["rescale", "none"])  # numpy's spool, pedalboard's encoder
 def test_a_full_disk_is_said_in_words_with_the_folder(
     tmp_path, identity_model, small_disk, clip_mode
@@ -306,5 +292,5 @@ def test_a_full_disk_is_said_in_words_with_the_folder(
     assert "Traceback" not in done.stderr
     (track,) = json.loads(report.read_text())["tracks"]
     assert track["status"] == "failed"
-    assert track["error"] == f"{out}: no space left on the device"
+    assert track["error"].startswith(f"{out}/x: no space left on the device (writing ")
     assert partial_files(out) == []

@@ -410,3 +410,20 @@ def test_seven_channels_are_refused_in_one_line(node, tmp_path):
 def test_a_non_plugin_as_a_chain_is_refused_at_construction(node):
     with pytest.raises(StemboardError, match=r"stems\.vocals\.chain: expected a pedalboard plugin"):
         StemGraph(node, stems={"vocals": "reverb"})
+
+
+@pytest.mark.parametrize("command", ["separate", "render"])
+@pytest.mark.parametrize("clip_mode", ["rescale", "none"])  # numpy's spool, pedalboard's encoder
+def test_a_full_disk_is_said_in_words_and_leaves_nothing(
+    identity_model, tmp_path, small_disk, command, clip_mode
+):
+    song = write_audio(tmp_path / "song.wav", music_like(8.0, seed=2))  # 2 MB of output or more
+    out = small_disk / "out"
+    what = ["separate"] if command == "separate" else ["render", "karaoke"]
+    status, _, err = cli(
+        *what, song, "-o", out, "--model", identity_model, "--clip-mode", clip_mode
+    )
+    assert status == 1
+    line = one_error_line(err, "no space left on the device")
+    assert f"{out}/song: no space left on the device (writing " in line
+    assert list(small_disk.rglob("*.*")) == []

@@ -16,8 +16,11 @@ sample-exact length matters.
 from __future__ import annotations
 
 import contextlib
+import errno
 import math
 import os
+import re
+import shutil
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +34,7 @@ from stemboard.audio.layout import as_planar_float32, first_non_finite
 from stemboard.audio.reading import PEDALBOARD_ERRORS, display, one_line, utf8_name
 from stemboard.audio.resampling import check_rate
 from stemboard.choices import BIT_DEPTHS, CLIP_MODES, DEFAULT_CLIP_MODE
-from stemboard.errors import DestinationError, InvalidValueError
+from stemboard.errors import DestinationError, DiskFullError, InvalidValueError
 
 
 class ClippingWarning(UserWarning):
@@ -232,7 +235,10 @@ class AudioWriter:
                 block = np.clip(block, -1.0, 1.0)
         self.frames += block.shape[1]
         if self._spool is not None:
-            np.ascontiguousarray(block.T).tofile(self._spool)
+            try:
+                np.ascontiguousarray(block.T).tofile(self._spool)
+            except OSError as error:
+                raise self._failed("writing failed", error) from None
         else:
             self._encode(block)
 
@@ -244,9 +250,7 @@ class AudioWriter:
             for piece in pieces:
                 self._file.write(np.ascontiguousarray(piece))
         except PEDALBOARD_ERRORS as error:
-            raise DestinationError(
-                f"{display(self.path)}: writing failed: {one_line(error)}"
-            ) from None
+            raise self._failed("writing failed", error) from None
 
     def abort(self) -> None:
         """Stop writing and remove the temporary files; ``path`` is left as it was."""
@@ -308,9 +312,18 @@ class AudioWriter:
             file.close()
             self._close_raw()
         except PEDALBOARD_ERRORS as error:
-            raise DestinationError(
-                f"{display(self.path)}: cannot finish writing: {one_line(error)}"
-            ) from None
+            raise self._failed("cannot finish writing", error) from None
+
+    def _failed(self, what: str, error: Exception) -> DestinationError:
+        """The error for a write that failed: :class:`DiskFullError` when the device is full —
+        said by the system (ENOSPC, a quota), by numpy's short write (no errno), or, for
+        pedalboard's "Unable to write data", by the free space left beside the file."""
+        if _disk_full(error, self._temporary):
+            return DiskFullError(
+                f"{display(self.path.parent)}: no space left on the device "
+                f"(writing {display(self.path.name)})"
+            )
+        return DestinationError(f"{display(self.path)}: {what}: {one_line(error)}")
 
     def _close_raw(self) -> None:
         raw, self._raw = self._raw, None
@@ -338,3 +351,22 @@ class AudioWriter:
             ClippingWarning,
             stacklevel=3,
         )
+
+
+_SHORT_WRITE = re.compile(r"\d+ requested and \d+ written")
+"""What numpy's ``tofile`` says on a full disk: no errno, only this."""
+FULL_BELOW_BYTES = 1 << 20
+"""Free space under which a write that failed without a reason is put down to a full disk."""
+
+
+def _disk_full(error: Exception, temporary: Path | None) -> bool:
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    if _SHORT_WRITE.search(str(error)) or os.strerror(errno.ENOSPC) in str(error):
+        return True
+    if temporary is None:
+        return False
+    try:
+        return shutil.disk_usage(temporary.parent).free < FULL_BELOW_BYTES
+    except OSError:
+        return False

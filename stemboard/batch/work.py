@@ -19,19 +19,15 @@ Example::
 from __future__ import annotations
 
 import dataclasses
-import errno
-import os
-import re
-import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stemboard.audio.reading import AudioInfo, audio_info, display, one_line
+from stemboard.audio.reading import audio_info, display, one_line
 from stemboard.batch.options import FileOverrides, NodeOverrides
 from stemboard.digest import sha256_file
-from stemboard.errors import DestinationError, StemboardError
+from stemboard.errors import StemboardError
 from stemboard.graph.graph import StemGraph
 from stemboard.graph.preset_model import Preset
 from stemboard.graph.presets import build_graph, read_preset
@@ -153,10 +149,6 @@ class WorkerNodes:
         return self._graphs[preset]
 
 
-class DiskFullError(DestinationError):
-    """The output folder's file system ran out of space while a track was written."""
-
-
 class Renderer:
     """Renders tasks in this process (a local worker, a Ray actor, or the driver itself)."""
 
@@ -196,43 +188,10 @@ class Renderer:
         job = self.job(task.preset)
         info = audio_info(path)
         digest = sha256_file(path)  # before rendering: what the files are made from
-        try:
-            written = job.run(Track(path, targets))
-        except OSError as error:  # DestinationError included
-            if _out_of_space(error, Path(task.out_dir), _room_needed(info, len(targets))):
-                raise DiskFullError(
-                    f"{display(task.out_dir)}: no space left on the device"
-                ) from None
-            raise
+        written = job.run(Track(path, targets))  # a full disk: the writer's DiskFullError
         return Rendered(
             tuple(str(p) for p in written.values()),
             digest,
             time.perf_counter() - started,
             info.frames / info.sample_rate if info.sample_rate else 0.0,
         )
-
-
-_SHORT_WRITE = re.compile(r"\d+ requested and \d+ written")
-"""numpy's ``tofile`` on a full disk (the writer's float spool): no errno, only this."""
-
-
-def _room_needed(info: AudioInfo, files: int) -> int:
-    """Bytes a track's files may need at once: float32 samples of every output."""
-    return 4 * max(1, info.frames) * info.channels * files
-
-
-def _out_of_space(error: OSError, out_dir: Path, needed: int) -> bool:
-    """Whether writing failed for want of space. The render has removed its temporary files
-    by now, so a writer's error without an errno counts when the free space is less than the
-    track needs."""
-    text = str(error)
-    if error.errno in (errno.ENOSPC, errno.EDQUOT) or _SHORT_WRITE.fullmatch(text):
-        return True
-    if os.strerror(errno.ENOSPC) in text:  # a writer's message that quotes the system's
-        return True
-    if not isinstance(error, DestinationError):
-        return False
-    try:
-        return shutil.disk_usage(out_dir).free < needed
-    except OSError:
-        return False

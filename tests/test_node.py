@@ -396,3 +396,29 @@ def test_track_statistics_do_not_depend_on_how_the_track_is_cut():
     assert whole.std == pytest.approx(mono.std(ddof=1), rel=1e-12)
     assert pieces.mean == pytest.approx(whole.mean, rel=1e-12)
     assert pieces.std == pytest.approx(whole.std, rel=1e-12)
+
+
+def test_a_stream_on_its_first_segment_differs_from_offline_by_the_means_gap():
+    """The README's figure: the model undoes a different standard deviation, not a different
+    mean, so a stream on its first segment's statistics differs from offline by about 0.6 x
+    the gap between the first segment's mean and the track's (the tour's song)."""
+    from stemboard.synth import generate_song
+
+    x = generate_song(2_000_000, 20.0).mix
+    node = SeparatorNode("demo", device="cpu", precision="fp32")
+    whole = Normalisation.of(x)
+    first = Normalisation.of(x[:, : node.segment_samples])
+
+    def separated(normalisation):
+        stream = node.open_stream(44100, normalisation=normalisation)
+        return np.concatenate([stream.push(x), stream.finish()], axis=-1)
+
+    offline = separated(whole)
+    other_std = separated(Normalisation(whole.mean, first.std))
+    other_mean = separated(Normalisation(first.mean, whole.std))
+    gap = abs(first.mean - whole.mean)
+    assert np.max(np.abs(other_std - offline)) < 1e-5
+    assert 0.2 * gap < np.max(np.abs(other_mean - offline)) < 1.2 * gap
+    streamed = separated(None)  # the stream takes its first segment's statistics
+    assert 0.2 * gap < np.max(np.abs(streamed - offline)) < 1.2 * gap
+    assert 5e-4 < gap < 2e-3  # the README: the first 10 s sit 1e-3 off the track's mean

@@ -119,6 +119,21 @@ def test_an_openvino_without_the_snippets_switch_still_compiles_fp32(identity_mo
     assert openvino_session._SNIPPETS not in watched_core.configs[-1]
 
 
+@needs_openvino
+@pytest.mark.parametrize(("lean_below", "lean"), [(10**9, True), (1, False)])
+def test_fp32_drops_the_fused_kernels_only_for_a_small_model(
+    identity_model, watched_core, monkeypatch, lean_below, lean
+):
+    """A small model saves their memory; a large one (``high``) keeps their speed."""
+    monkeypatch.setattr(openvino_session, "LEAN_BELOW_BYTES", lean_below)
+    for precision, hint in (("fp32", "f32"), ("bf16", "bf16")):
+        choice = Choice("openvino", "cpu", precision, threads=2)
+        openvino_session.OpenVinoSession(identity_model, choice)
+        config = watched_core.configs[-1]
+        assert config["INFERENCE_PRECISION_HINT"] == hint
+        assert (config.get(openvino_session._SNIPPETS) == "DISABLE") == (lean and hint == "f32")
+
+
 def _stream_peak(seconds: float, block: int, batch_size: int) -> int:
     """tracemalloc's peak (bytes) while ``seconds`` of stereo stream through an overlap-add of
     four sources with 1 s segments, in blocks of ``block`` samples; outputs are dropped."""

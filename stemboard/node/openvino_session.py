@@ -50,8 +50,13 @@ _HINTS = {"fp32": "f32", "fp16": "f32", "bf16": "bf16"}
 _SNIPPETS = "SNIPPETS_MODE"
 """The CPU plugin's internal switch for its fused element-wise kernels ("snippets"). In fp32
 they cost each stream 54 MiB more working memory for HDemucs (its inverse STFT's buffers pack
-worse) and run no faster, so fp32 compiles without them; bf16 keeps them (there they are
-smaller and faster). docs/benchmarks.md, memory section."""
+worse) and buy about 4 % of speed on `high`, 2-4 % on `tiny`; in bf16 they make the buffers
+smaller, not larger. docs/benchmarks.md, memory section."""
+LEAN_BELOW_BYTES = 100 * 10**6
+"""A model file smaller than this compiles fp32 without snippets: the 108 MiB two streams save
+are a tenth of such a model's process (it fits in 1 GB that way), for 2-4 % of speed. A larger
+model (``high``: 335 MB of weights, 1.9 GB in fp32) keeps them: there the same 108 MiB are 6 %
+of the process and the speed is worth more."""
 
 
 @functools.cache
@@ -108,7 +113,7 @@ class OpenVinoSession(Session):
             "INFERENCE_NUM_THREADS": self.threads,
             "ENABLE_CPU_PINNING": False,  # pinned threads would fight another session's
         }
-        if _HINTS[precision] == "f32":
+        if _HINTS[precision] == "f32" and self.path.stat().st_size < LEAN_BELOW_BYTES:
             config[_SNIPPETS] = "DISABLE"
         try:
             try:

@@ -70,6 +70,7 @@ def test_the_node_says_the_same(identity_model, key, value, problem):
         ("--shifts", "17", "expected an integer from 0 to 16, got 17"),
         ("--seed", "-3", "expected an integer >= 0, got -3"),
         ("--seed", "x", "expected an integer >= 0, got 'x'"),
+        ("--device", "gpu", "unknown device 'gpu' (expected one of: auto, cpu, cuda)"),
     ],
 )
 def test_the_command_line_says_the_same_as_a_usage_error(capsys, option, text, problem):

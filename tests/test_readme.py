@@ -87,3 +87,17 @@ def test_the_examples_run_without_a_model_argument(script, tmp_path):
         timeout=300,
     )
     assert target.exists()
+
+
+def test_the_readme_says_the_examples_are_not_installed_and_they_are_not():
+    """A newcomer with ``pip install stemboard`` has no examples/: the README says so where it
+    shows them, and the package data indeed leaves them out."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11 and newer
+
+    text = " ".join(README.read_text().split())
+    assert "`examples/` holds two short scripts" in text
+    assert "in the repository, not in the installed package" in text
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    setuptools = project["tool"]["setuptools"]
+    assert setuptools["packages"]["find"]["include"] == ["stemboard*"]
+    assert not any("examples" in pattern for pattern in setuptools["package-data"]["stemboard"])

@@ -19,6 +19,7 @@ from stemboard.node.settings import (
     NodeSettings,
     SettingError,
     check_batch_size,
+    check_device,
     check_overlap,
     check_precision,
     check_seed,
@@ -62,7 +63,11 @@ def add_model(parser: argparse.ArgumentParser, *, override: bool = False) -> Non
 
 def add_device(parser: argparse.ArgumentParser, default: str | None = "auto") -> None:
     parser.add_argument(
-        "--device", choices=DEVICES, default=default, help=f"where the model runs ({default})"
+        "--device",
+        type=checked(str, check_device),
+        metavar="{" + ",".join(DEVICES) + "}",
+        default=default,
+        help=f"where the model runs ({default})",
     )
 
 

@@ -42,7 +42,6 @@ MAX_SECONDS = 600.0
 """The longest demo song, in seconds: ten minutes (the song is generated in memory)."""
 
 
-
 @dataclass
 class DemoResult:
     """What a demo run wrote and measured."""

@@ -16,9 +16,16 @@ from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
 
-from stemboard.errors import ModelFormatError
+from stemboard.errors import (
+    DestinationError,
+    InvalidValueError,
+    ModelFormatError,
+    OutputExistsError,
+)
+from stemboard.protobuf import WireFormatError, read_varint_from
 
 FORMAT_VERSION = 1
+PRODUCER = "stemboard"  # the files' producer_name
 INPUT_NAME = "mix"
 OUTPUT_NAME = "stems"
 _PREFIX = "stemboard."
@@ -26,6 +33,11 @@ _PREFIX = "stemboard."
 
 def _key(name: str) -> str:
     return _PREFIX + name
+
+
+WEIGHT_FREE_KEY = _key("weight_free")
+"""Marks a graph shipped without its weights (``stemboard.pretrained.binding``); its value
+describes the parameters the graph does not use."""
 
 
 @dataclass(frozen=True)
@@ -63,9 +75,21 @@ class ModelInfo:
         }
         return {_key(name): value for name, value in facts.items()}
 
+    def summary(self) -> str:
+        """The file's ``doc_string``: what the graph computes, in one line."""
+        return (
+            f"HDemucs ({self.model}) source separator: mix [batch, {self.audio_channels}, "
+            f"{self.segment_samples}] -> stems [batch, sources, {self.audio_channels}, samples]"
+        )
+
     @classmethod
     def from_metadata(cls, metadata: dict[str, str], source: str) -> ModelInfo:
         """Check ``metadata_props`` against the contract; ``source`` starts every error."""
+        if WEIGHT_FREE_KEY in metadata:
+            raise ModelFormatError(
+                f"{source} is a weight-free graph (it holds no weights): bind a checkpoint to it "
+                "with `stemboard models import NAME FILE` or `stemboard export --checkpoint FILE`"
+            )
         missing = [_key(name) for name in cls.REQUIRED if _key(name) not in metadata]
         if missing:
             raise ModelFormatError(
@@ -106,6 +130,26 @@ def fp16_path_for(path: str | os.PathLike) -> Path:
     """``model.onnx`` -> ``model.fp16.onnx``."""
     path = Path(path)
     return path.with_name(path.name.removesuffix(".onnx") + ".fp16.onnx")
+
+
+def model_targets(
+    out: str | os.PathLike, *, fp16: bool = False, overwrite: bool = False
+) -> list[Path]:
+    """The files a model written to ``out`` makes (``out``, and its float16 variant with
+    ``fp16``), checked before any work: ``out`` names a ``.onnx`` file, not a folder, and
+    nothing is replaced without ``overwrite``."""
+    out = Path(out)
+    if out.suffix != ".onnx":
+        raise InvalidValueError(f"--out must name a .onnx file, got {out}")
+    if out.is_dir():
+        raise DestinationError(f"--out {out} is a directory; name a .onnx file")
+    targets = [out, fp16_path_for(out)] if fp16 else [out]
+    existing = [str(target) for target in targets if target.exists()]
+    if existing and not overwrite:
+        raise OutputExistsError(
+            f"{existing[0]} already exists (use --overwrite / overwrite=True to replace it)"
+        )
+    return targets
 
 
 def _positive_int(
@@ -160,15 +204,10 @@ _METADATA_FIELD = 14  # ModelProto.metadata_props: StringStringEntryProto {1: ke
 
 
 def _varint(file, path) -> int:
-    value, shift = 0, 0
-    while True:
-        byte = file.read(1)
-        if not byte or shift > 63:
-            raise ModelFormatError(f"{path}: not an ONNX file (a broken protobuf varint)")
-        value |= (byte[0] & 0x7F) << shift
-        if not byte[0] & 0x80:
-            return value
-        shift += 7
+    try:
+        return read_varint_from(file)
+    except WireFormatError:
+        raise ModelFormatError(f"{path}: not an ONNX file (a broken protobuf varint)") from None
 
 
 def _string_pair(entry: bytes, path) -> tuple[str, str]:

@@ -10,14 +10,21 @@ file is :func:`stemboard.models.ensure_model`'s job (or ``stemboard export``'s).
 from __future__ import annotations
 
 import difflib
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from stemboard.errors import InvalidValueError, ModelNotFoundError
 from stemboard.model_format import ModelInfo, fp16_path_for, read_file_metadata
+from stemboard.version import __version__
 
 MUSDB_SOURCES: tuple[str, ...] = ("drums", "bass", "other", "vocals")
+
+DEFAULT_SEGMENT_SECONDS = 10.0
+"""The segment an export bakes into its graph unless told otherwise (the shipped weight-free
+graphs have it)."""
+MIN_SEGMENT_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -32,6 +39,7 @@ class Architecture:
     sources: tuple[str, ...] = MUSDB_SOURCES
     sample_rate: int = 44100
     audio_channels: int = 2
+    weight_free: bool = False  # its graph ships inside the package, without weights
 
     def hdemucs_kwargs(self) -> dict:
         """Arguments for ``torchaudio.models.HDemucs``."""
@@ -46,6 +54,48 @@ class Architecture:
     @property
     def hop_length(self) -> int:
         return self.nfft // 4
+
+    def segment_samples(self, seconds: float) -> int:
+        """The baked-in segment length: ``seconds`` rounded to a whole number of ``2 * hop``
+        samples.
+
+        HDemucs downsamples its time branch by ``hop`` and then by 2 more after the branches
+        merge; a multiple of ``2 * hop`` (2048 samples, 46 ms at nfft 4096) is divided evenly
+        by every stride, so no layer pads the segment internally.
+        """
+        if not math.isfinite(seconds) or seconds < MIN_SEGMENT_SECONDS:
+            raise InvalidValueError(
+                f"--segment must be at least {MIN_SEGMENT_SECONDS} seconds, got {seconds}"
+            )
+        quantum = 2 * self.hop_length
+        return max(1, round(seconds * self.sample_rate / quantum)) * quantum
+
+    def model_info(
+        self,
+        segment_samples: int,
+        *,
+        model: str,
+        weights_sha256: str,
+        origin: str,
+        precision: str = "float32",
+    ) -> ModelInfo:
+        """What a graph of this architecture declares (its metadata), for weights called
+        ``model`` whose file has ``weights_sha256`` and came from ``origin``."""
+        return ModelInfo(
+            sources=self.sources,
+            sample_rate=self.sample_rate,
+            segment_samples=segment_samples,
+            model=model,
+            weights_sha256=weights_sha256,
+            audio_channels=self.audio_channels,
+            precision=precision,
+            extra={
+                "architecture": self.name,
+                "weights": origin,
+                "nfft": str(self.nfft),
+                "version": __version__,
+            },
+        )
 
 
 @dataclass(frozen=True)
@@ -68,6 +118,7 @@ ARCHITECTURES: dict[str, Architecture] = {
             "high",
             "torchaudio's hdemucs_high: nfft 4096, depth 6, 48 channels, ~83.6 M parameters",
             channels=48,
+            weight_free=True,
         ),
         Architecture(
             "small",
@@ -157,9 +208,30 @@ CACHE_ENV = "STEMBOARD_CACHE"
 
 
 def cache_dir() -> Path:
-    """Where exported known models live: ``$STEMBOARD_CACHE`` or ``~/.cache/stemboard``."""
+    """Where stemboard keeps what it makes or fetches (exported models, downloaded weights):
+    ``$STEMBOARD_CACHE``, else ``$XDG_CACHE_HOME/stemboard`` when that is set and absolute (the
+    XDG rule: a relative one is ignored), else ``~/.cache/stemboard``."""
     configured = os.environ.get(CACHE_ENV)
-    return Path(configured) if configured else Path.home() / ".cache" / "stemboard"
+    if configured:
+        return Path(configured)
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    if os.path.isabs(xdg):
+        return Path(xdg) / "stemboard"
+    return Path.home() / ".cache" / "stemboard"
+
+
+def torch_hub_dir() -> Path:
+    """torch.hub's folder, found as ``torch.hub.get_dir()`` finds it but without torch:
+    ``$TORCH_HOME/hub``, else ``$XDG_CACHE_HOME/torch/hub``, else ``~/.cache/torch/hub``, ``~``
+    expanded (a folder set in-process with ``torch.hub.set_dir`` is torch's alone to know)."""
+    xdg = os.environ.get("XDG_CACHE_HOME", "~/.cache")
+    torch_home = os.environ.get("TORCH_HOME", os.path.join(xdg, "torch"))
+    return Path(os.path.expanduser(torch_home)) / "hub"
+
+
+def torchaudio_copy(bundle: Bundle) -> Path:
+    """Where torchaudio keeps its own download of ``bundle``'s file (it may not be there)."""
+    return torch_hub_dir() / "torchaudio" / bundle.cache_key
 
 
 def packaged_model_path(name: str) -> Path:
@@ -173,8 +245,16 @@ def bundle_model_path(name: str) -> Path:
 
 
 def export_command(name: str, path: Path, fp16: bool = False) -> str:
-    """The command that makes the exported file of bundle ``name`` at ``path``."""
+    """The command that makes the exported file of bundle ``name`` at ``path`` with torch."""
     return f"stemboard export --bundle {name} --out {path}" + (" --fp16" if fp16 else "")
+
+
+def make_command(name: str, fp16: bool = False) -> str:
+    """The command that makes bundle ``name``'s model file in the cache: fetched and bound
+    where stemboard ships its architecture's graph, exported with torch otherwise."""
+    if architecture(bundle(name).architecture).weight_free:
+        return f"stemboard models fetch {name}" + (" --fp16" if fp16 else "")
+    return export_command(name, bundle_model_path(name), fp16) + " (needs stemboard[export])"
 
 
 def model_path(model: str | os.PathLike, *, fp16: bool = False) -> Path:
@@ -203,9 +283,8 @@ def model_path(model: str | os.PathLike, *, fp16: bool = False) -> Path:
         wanted = fp16_path_for(path) if fp16 else path
         if not wanted.is_file():
             raise ModelNotFoundError(
-                f"model {text!r} has not been exported yet ({wanted} is missing): run "
-                f"`{export_command(text, path, fp16)}` (needs pip install 'stemboard[export]'), "
-                "or use the packaged demo model (--model demo)"
+                f"model {text!r} is not here yet ({wanted} is missing): run "
+                f"`{make_command(text, fp16)}`, or use the packaged demo model (--model demo)"
             )
         return wanted
     path = Path(text)

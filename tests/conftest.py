@@ -58,6 +58,35 @@ def tiny_checkpoint(tmp_path_factory):
     return path, model
 
 
+@pytest.fixture(scope="session")
+def high_checkpoint(tmp_path_factory):
+    """The full-size `high` architecture (random weights, seed 0) saved with torch.save, as the
+    official file is (335 MB); (path, model)."""
+    torch = pytest.importorskip("torch")
+    from torchaudio.models import HDemucs
+
+    torch.manual_seed(0)
+    model = HDemucs(**architecture("high").hdemucs_kwargs()).eval()
+    path = tmp_path_factory.mktemp("high") / "high.pt"
+    torch.save(model.state_dict(), path)
+    return path, model
+
+
+@pytest.fixture(scope="session")
+def high_export(high_checkpoint, tmp_path_factory):
+    """``high_checkpoint`` exported by the torch exporter at the default segment, with its fp16
+    variant, verified against PyTorch (>= 60 dB fp32, >= 30 dB fp16)."""
+    from stemboard.export import export_hdemucs
+
+    out = tmp_path_factory.mktemp("high_export") / "high.onnx"
+    logged: list[str] = []
+    result = export_hdemucs(
+        out, checkpoint=high_checkpoint[0], config="high", fp16=True, log=logged.append
+    )
+    result.log = logged
+    return result
+
+
 def write_identity_model(path, segment=4096, sources=("drums", "bass", "other", "vocals"), **meta):
     """An ONNX file following the contract whose every stem is its input: ``stems[:, s] = mix``."""
     import onnx
@@ -103,18 +132,65 @@ def identity_model(tmp_path_factory):
     return write_identity_model(tmp_path_factory.mktemp("identity") / "identity.onnx")
 
 
+@dataclasses.dataclass
+class Served:
+    """One request a :class:`LocalServer` answered: its path, its Range header, the status and
+    the number of body bytes sent."""
+
+    path: str
+    range: str | None
+    status: int
+    sent: int
+
+
+@dataclasses.dataclass
+class _File:
+    body: bytes
+    content_length: int
+    status: int = 200
+    content_type: str | None = None
+    cut_after: int | None = None
+    ranges: bool = True
+
+
 class LocalServer:
-    """Files served over HTTP on 127.0.0.1, with a record of the paths requested."""
+    """Files served over HTTP on 127.0.0.1, with a record of the paths requested (``requests``)
+    and of what was answered (``served``)."""
 
     def __init__(self):
-        self.files: dict[str, tuple[bytes, int]] = {}
+        self.files: dict[str, _File] = {}
         self.requests: list[str] = []
+        self.served: list[Served] = []
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _LocalHandler)
         self.httpd.owner = self
 
-    def serve(self, path: str, body: bytes, content_length: int | None = None) -> str:
-        """Serve ``body`` at ``path``, announcing ``content_length`` bytes; its URL."""
-        self.files[path] = (body, len(body) if content_length is None else content_length)
+    def serve(
+        self,
+        path: str,
+        body: bytes,
+        content_length: int | None = None,
+        *,
+        status: int = 200,
+        content_type: str | None = None,
+        cut_after: int | None = None,
+        ranges: bool = True,
+    ) -> str:
+        """Serve ``body`` at ``path``, announcing ``content_length`` bytes (a ``body`` shorter
+        than that is a truncated file); its URL.
+
+        ``status`` other than 200 answers with that error; ``content_type`` is sent as the
+        Content-Type; ``cut_after`` closes the connection after that many body bytes of every
+        answer; ``Range: bytes=N-`` is answered with 206 and the rest unless ``ranges`` is
+        false (then the whole file, 200), and with 416 from the end of the file on.
+        """
+        self.files[path] = _File(
+            body,
+            len(body) if content_length is None else content_length,
+            status,
+            content_type,
+            cut_after,
+            ranges,
+        )
         return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
 
 
@@ -122,14 +198,34 @@ class _LocalHandler(BaseHTTPRequestHandler):
     def do_GET(self):
         owner = self.server.owner
         owner.requests.append(self.path)
-        if self.path not in owner.files:
-            self.send_error(404)
+        asked = self.headers.get("Range")
+        served = Served(self.path, asked, 404, 0)
+        owner.served.append(served)
+        file = owner.files.get(self.path)
+        if file is None or file.status != 200:
+            served.status = 404 if file is None else file.status
+            self.send_error(served.status)
             return
-        body, content_length = owner.files[self.path]
-        self.send_response(200)
-        self.send_header("Content-Length", str(content_length))
+        start = int(asked[len("bytes=") : -1]) if asked and file.ranges else 0
+        if asked and file.ranges and start >= file.content_length:
+            served.status = 416
+            self.send_response(416)
+            self.send_header("Content-Range", f"bytes */{file.content_length}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        served.status = 206 if start else 200
+        self.send_response(served.status)
+        self.send_header("Content-Length", str(file.content_length - start))
+        if start:
+            last = file.content_length - 1
+            self.send_header("Content-Range", f"bytes {start}-{last}/{file.content_length}")
+        if file.content_type:
+            self.send_header("Content-Type", file.content_type)
         self.end_headers()
-        self.wfile.write(body)
+        payload = file.body[start:][: file.cut_after]
+        self.wfile.write(payload)
+        served.sent = len(payload)
         self.close_connection = True
 
     def log_message(self, *args):

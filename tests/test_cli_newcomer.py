@@ -156,18 +156,35 @@ def test_a_fifo_as_the_preset_is_refused_without_hanging(command, song, tmp_path
         timeout=60,
     )
     assert done.returncode in (1, 2)
-    assert done.stderr.strip().splitlines()[-1].endswith(
-        "preset.yaml: is a named pipe (FIFO), not a preset file"
+    assert (
+        done.stderr.strip()
+        .splitlines()[-1]
+        .endswith("preset.yaml: is a named pipe (FIFO), not a preset file")
     )
     assert "Traceback" not in done.stderr
 
 
-def test_the_offline_message_for_the_default_model_names_commands_that_exist(tmp_path):
-    from stemboard.export.weights import _by_hand
+def test_the_offline_message_for_the_default_model_names_commands_that_exist(tmp_path, monkeypatch):
+    import dataclasses
+    import socket
+
+    from stemboard.errors import CheckpointError
+    from stemboard.pretrained.download import find_or_fetch
     from stemboard.registry import bundle
 
-    told = _by_hand(bundle("hdemucs_high_musdb_plus"), tmp_path / "hdemucs_high_trained.pt")
-    assert "--checkpoint FILE --config high --out " in told
-    command = told[told.index("stemboard export") :].split()
-    parsed = cli.build_parser().parse_args(command[1:])
-    assert parsed.command == "export" and parsed.config == "high"
+    monkeypatch.setenv("STEMBOARD_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    offline = dataclasses.replace(
+        bundle("hdemucs_high_musdb_plus"), url=f"http://127.0.0.1:{port}/hdemucs_high_trained.pt"
+    )
+    with pytest.raises(CheckpointError) as raised:
+        find_or_fetch(offline, log=lambda _: None)
+    told = str(raised.value)
+    assert "\n" not in told
+    assert str(tmp_path / "cache" / "checkpoints" / "hdemucs_high_trained.pt") in told
+    command = told[told.index("stemboard models import") :].rstrip("`").split()
+    parsed = cli.build_parser().parse_args([*command[1:-1], str(tmp_path / "x.pt")])
+    assert parsed.command == "models" and parsed.action == "import"

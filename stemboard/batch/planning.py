@@ -3,7 +3,7 @@ depends on.
 
 :func:`plan_batch` reads as its steps: check the options and the output folder (writable, not
 held by another run, its ledger usable), find the tracks, read their presets (as data), make
-the model files (exported on first use, the fp16 variant when a track asks for it), and plan
+the model files (made on first use, the fp16 variant when a track asks for it), and plan
 every track's files from the model's stem names with :func:`~stemboard.batch.work.planned_outputs`
 — checked to stay inside the output folder, links resolved, and to be written by one track
 only — with the hash of what they depend on for the ledger. No model is loaded.
@@ -161,7 +161,7 @@ def _make_model_files(
     items: Sequence[Item],
     log: Callable[[str], None],
 ) -> Path:
-    """The model's file, exported on first use, and its fp16 variant beside it when a track
+    """The model's file, made on first use, and its fp16 variant beside it when a track
     runs in fp16 (a known bundle's is exported with it; a file without one is refused)."""
     model_file = ensure_model(model, log=log)
     if any(settings.fp16 for settings in _node_settings(options, presets, items)):

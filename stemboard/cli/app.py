@@ -23,6 +23,7 @@ from stemboard.cli import (
     demo,
     evaluate,
     export,
+    models,
     node_options,
     presets,
     render,
@@ -36,7 +37,7 @@ from stemboard.errors import StemboardError
 from stemboard.node.settings import StemboardDeprecation
 from stemboard.version import __version__
 
-COMMANDS = (export, separate, render, batch, presets, evaluate, demo, studio)
+COMMANDS = (export, separate, render, batch, presets, models, evaluate, demo, studio)
 
 
 class _Parser(argparse.ArgumentParser):

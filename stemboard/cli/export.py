@@ -1,12 +1,13 @@
-"""``stemboard export``: torchaudio's HDemucs to one ONNX graph, verified against PyTorch."""
+"""``stemboard export``: torchaudio's HDemucs to one ONNX graph, verified against PyTorch; where
+torch is not installed, a checkpoint of a shipped architecture bound to its graph instead."""
 
 from __future__ import annotations
 
 import argparse
 
 from stemboard.cli.options import positive_float
-from stemboard.errors import StemboardError
-from stemboard.registry import ARCHITECTURES, BUNDLES
+from stemboard.cli.output import DownloadProgress, ProgressLine, say
+from stemboard.registry import ARCHITECTURES, BUNDLES, DEFAULT_SEGMENT_SECONDS
 
 
 def add(commands: argparse._SubParsersAction) -> None:
@@ -16,7 +17,9 @@ def add(commands: argparse._SubParsersAction) -> None:
         description=(
             "Export torchaudio's HDemucs to one ONNX graph (mix [batch, 2, samples] -> "
             "stems [batch, sources, 2, samples]) and verify it against PyTorch. "
-            "Needs the export extra: pip install 'stemboard[export]'."
+            "Needs the export extra (pip install 'stemboard[export]'), except for a --bundle or "
+            "--checkpoint of an architecture stemboard ships a graph for (high) at the default "
+            "segment: without torch, those are bound to the shipped graph, unverified."
         ),
     )
     parser.add_argument("--out", required=True, help="the .onnx file to write")
@@ -38,9 +41,10 @@ def add(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--segment",
         type=positive_float,
-        default=10.0,
+        default=DEFAULT_SEGMENT_SECONDS,
         metavar="SECONDS",
-        help="segment length baked into the graph (default 10; rounded to 2048-sample steps)",
+        help=f"segment length baked into the graph (default {DEFAULT_SEGMENT_SECONDS:g}; "
+        "rounded to 2048-sample steps)",
     )
     parser.add_argument(
         "--fp16", action="store_true", help="also write a float16 variant <out>.fp16.onnx"
@@ -60,10 +64,7 @@ def run(args: argparse.Namespace) -> int:
     except ModuleNotFoundError as error:
         if error.name not in EXPORT_MODULES:
             raise
-        raise StemboardError(
-            f"stemboard export needs torch and torchaudio ({error}); "
-            "install them with: pip install 'stemboard[export]'"
-        ) from None
+        return _bind_without_torch(args, error.name)
     export_hdemucs(
         args.out,
         bundle=args.bundle,
@@ -74,5 +75,29 @@ def run(args: argparse.Namespace) -> int:
         fp16=args.fp16,
         verify=not args.no_verify,
         overwrite=args.overwrite,
+        progress=_progress(args),
     )
     return 0
+
+
+def _bind_without_torch(args: argparse.Namespace, missing: str) -> int:
+    from stemboard.pretrained.install import export_without_torch
+
+    export_without_torch(
+        args.out,
+        bundle_name=args.bundle,
+        checkpoint=args.checkpoint,
+        config=args.config,
+        seed=args.seed,
+        segment=args.segment,
+        fp16=args.fp16,
+        overwrite=args.overwrite,
+        missing=missing,
+        progress=_progress(args),
+        log=say,
+    )
+    return 0
+
+
+def _progress(args: argparse.Namespace) -> DownloadProgress | None:
+    return DownloadProgress(args.bundle, ProgressLine(args.quiet)) if args.bundle else None

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from stemboard.choices import DEVICES, PRECISIONS
+from stemboard.cli.output import DownloadProgress, ProgressLine, say
 from stemboard.node.settings import (
     DEFAULT_MODEL,
     DEFAULT_OVERLAP,
@@ -167,3 +168,19 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
         "shifts": args.shifts,
         "seed": getattr(args, "seed", None),
     }
+
+
+def node_opener(args: argparse.Namespace) -> Callable[..., Any]:
+    """How a command opens its node: :func:`stemboard.models.open_node` (a known model made on
+    first use), its messages on stdout and its download as a progress line on a terminal
+    (none with ``-q``). Called with the node's settings."""
+    from stemboard.models import open_node
+
+    def opened(settings: NodeSettings, **options: Any):
+        progress = DownloadProgress(settings.name, ProgressLine(getattr(args, "quiet", False)))
+        try:
+            return open_node(settings, progress=progress, log=say, **options)
+        finally:
+            progress.close()
+
+    return opened

@@ -1,5 +1,5 @@
 """What the command line prints: results on stdout, messages on stderr, one line each, and the
-progress bar of a track on a terminal.
+progress line of a track or a download on a terminal.
 
 Every message goes through :func:`say` (or :func:`error` / :func:`warn`), so a file name that is
 not UTF-8 never breaks a line. The bar is silent when stderr is not a terminal or with ``-q``.
@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import sys
 import time
+from collections import deque
+from collections.abc import Callable
 from typing import TextIO
 
 from stemboard.console import printable
@@ -92,4 +94,53 @@ class TrackProgress:
         )
 
     def close(self) -> None:
+        self.line.close()
+
+
+class DownloadProgress:
+    """The progress line of a download: ``downloading NAME  120.5/334.7 MB  24.1 MB/s  ETA 9 s``,
+    the rate over the last few seconds, at most ten times a second, and a newline after the last
+    byte. Called with ``(done_bytes, total_bytes)`` (``fetch_file``'s ``progress``); bytes a
+    resumed download had before its first call count as done, not towards the rate.
+
+    >>> progress = DownloadProgress("hdemucs_high_musdb_plus", ProgressLine(quiet))
+    >>> try:
+    ...     path = find_or_fetch(bundle, progress=progress)
+    ... finally:
+    ...     progress.close()
+    """
+
+    WINDOW_S = 5.0
+
+    def __init__(self, name: str, line: ProgressLine, timer: Callable[[], float] = time.monotonic):
+        self.name = name
+        self.line = line
+        self.timer = timer
+        self.samples: deque[tuple[float, int]] = deque()
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.line.enabled:
+            return
+        now = self.timer()
+        finished = done >= total
+        if self.samples and done < self.samples[-1][1]:  # started again from the beginning
+            self.samples.clear()
+        if self.samples and not finished and now - self.samples[-1][0] < 0.1:
+            return
+        self.samples.append((now, done))
+        while len(self.samples) > 1 and self.samples[1][0] <= now - self.WINDOW_S:
+            self.samples.popleft()
+        text = f"downloading {self.name}  {done / 1e6:.1f}/{total / 1e6:.1f} MB"
+        since, then = self.samples[0]
+        if now > since and done > then:
+            rate = (done - then) / (now - since)
+            left = (total - done) / rate
+            eta = f"{left:.0f} s" if left < 59.5 else clock(left)
+            text += f"  {rate / 1e6:.1f} MB/s  ETA {eta}"
+        self.line.show(text)
+        if finished:
+            self.line.close()
+
+    def close(self) -> None:
+        """End the line (after a download that failed or was interrupted)."""
         self.line.close()

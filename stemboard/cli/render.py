@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import functools
 
 from stemboard.cli import node_options
 from stemboard.cli.options import add_clip_mode, add_external_plugins
-from stemboard.cli.output import UsageError, say
+from stemboard.cli.output import UsageError
 from stemboard.cli.tracks import render_tracks
 from stemboard.errors import PresetError
 
@@ -35,7 +34,6 @@ def add(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from stemboard.graph.presets import load_graph
-    from stemboard.models import open_node
     from stemboard.render import GraphRender, check_destination
 
     check_destination(args.out)
@@ -45,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
             model=args.model,
             device=args.device,
             **node_options.overrides(args),
-            open_node=functools.partial(open_node, log=say),
+            open_node=node_options.node_opener(args),
             allow_external_plugins=args.allow_external_plugins,
         )
     except PresetError as error:  # nothing can run: as for a bad option (and as batch says)

@@ -7,7 +7,6 @@ import argparse
 from stemboard.choices import BIT_DEPTHS, DEFAULT_CLIP_MODE
 from stemboard.cli import node_options
 from stemboard.cli.options import add_clip_mode, comma_list
-from stemboard.cli.output import say
 from stemboard.cli.tracks import render_tracks
 
 
@@ -34,11 +33,10 @@ def add(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from stemboard.models import open_node
     from stemboard.render import OutputFormat, Separation, check_destination
 
     format = OutputFormat(args.format, args.bit_depth, clip_mode=args.clip_mode)
     settings = node_options.settings(args)
     check_destination(args.out)
-    job = Separation(open_node(settings, log=say), args.stems, format)
+    job = Separation(node_options.node_opener(args)(settings), args.stems, format)
     return render_tracks(job, args.inputs, args.out, overwrite=args.overwrite, quiet=args.quiet)

@@ -71,14 +71,13 @@ def run(args: argparse.Namespace) -> int:
             raise StemboardError(
                 f"stemboard studio needs {module}: pip install 'stemboard[studio]'"
             )
-    from stemboard.models import open_node
     from stemboard.render import check_destination
     from stemboard.studio.server import serve
     from stemboard.studio.workspace import Studio
 
     check_destination(args.out)
     studio = Studio(
-        open_node(node_options.settings(args), log=say),
+        node_options.node_opener(args)(node_options.settings(args)),
         out_dir=args.out,
         max_upload_bytes=round(args.max_upload_mb * 1024 * 1024),
         cache_limit_bytes=round(args.cache_gb * 1024**3),

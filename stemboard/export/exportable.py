@@ -11,7 +11,10 @@ override only what ONNX cannot express:
 
 One rewrite is only for speed: each residual branch ends in ``GroupNorm -> GLU -> LayerScale``,
 and since ``s * (a * sigmoid(b)) = (s * a) * sigmoid(b)``, the LayerScale is folded into the
-GroupNorm's affine weights for the ``a`` half, removing one full-size multiply per branch.
+GroupNorm's affine weights for the ``a`` half, removing one full-size multiply per branch. The
+fold is computed in the graph from the untouched parameters, so every parameter keeps its
+``state_dict`` name and value in the exported file (what binding weights without torch needs,
+:mod:`stemboard.export.weight_free`).
 
 Everything else, ``HDemucs.forward`` included, is torchaudio's own code.
 """
@@ -70,25 +73,62 @@ class _EyeFreeLocalState(_LocalState):
         return x + self.proj(result)
 
 
+class _ScaleFoldedLayer(nn.Sequential):
+    """A ``_DConv`` layer whose closing ``GroupNorm(2C) -> GLU -> LayerScale(C)`` runs as
+    ``GroupNorm(2C)`` with the scale multiplied into the affine weights of the ``a`` half, then
+    ``GLU`` (the same output: ``s * (a * sigmoid(b)) = (s * a) * sigmoid(b)``).
+
+    The product of the two parameters is computed in the graph, not stored: the exported file
+    keeps every parameter under its ``state_dict`` name, and the runtime folds the product (a
+    constant) when it loads the graph.
+    """
+
+    folded_at: int  # index of the GroupNorm; the GLU and the LayerScale follow it
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mods = list(self)
+        at = self.folded_at
+        for module in mods[:at]:
+            x = module(x)
+        norm, glu, scale = mods[at : at + 3]
+        ones = torch.ones_like(norm.weight[scale.scale.shape[0] :])
+        factor = torch.cat([scale.scale, ones])
+        x = _group_norm(norm, x, norm.weight * factor, norm.bias * factor)
+        x = glu(x)
+        for module in mods[at + 3 :]:
+            x = module(x)
+        return x
+
+
 def _fold_layer_scales(dconv: _DConv) -> None:
-    """``GroupNorm(2C) -> GLU -> LayerScale(C)`` becomes ``GroupNorm(2C) -> GLU`` (same output)."""
+    """Run each ``GroupNorm(2C) -> GLU -> LayerScale(C)`` of ``dconv`` as one scaled norm."""
     for layer in dconv.layers:
         mods = list(layer)
         for i in range(len(mods) - 2):
             norm, glu, scale = mods[i : i + 3]
-            if not (
+            if (
                 isinstance(norm, nn.GroupNorm)
                 and norm.affine
                 and isinstance(glu, nn.GLU)
                 and glu.dim == 1
                 and isinstance(scale, _LayerScale)
             ):
-                continue
-            channels = scale.scale.shape[0]
-            with torch.no_grad():
-                norm.weight[:channels] *= scale.scale
-                norm.bias[:channels] *= scale.scale
-            layer[i + 2] = nn.Identity()
+                layer.__class__ = _ScaleFoldedLayer
+                layer.folded_at = i
+                break
+
+
+def _group_norm(
+    norm: nn.GroupNorm, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor
+) -> torch.Tensor:
+    """``norm`` applied to ``x`` with the given affine parameters; a one-group norm over
+    ``[N, C, T]`` as the layer norm it equals (see :class:`_LayerNormGroupNorm`)."""
+    if norm.num_groups == 1 and x.dim() == 3:
+        shape = x.shape[1:]
+        return F.layer_norm(
+            x, shape, weight[:, None].expand(shape), bias[:, None].expand(shape), norm.eps
+        )
+    return F.group_norm(x, norm.num_groups, weight, bias, norm.eps)
 
 
 class _LayerNormGroupNorm(nn.GroupNorm):
@@ -100,12 +140,7 @@ class _LayerNormGroupNorm(nn.GroupNorm):
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 3:
-            return super().forward(x)
-        shape = x.shape[1:]
-        weight = self.weight[:, None].expand(shape)
-        bias = self.bias[:, None].expand(shape)
-        return F.layer_norm(x, shape, weight, bias, self.eps)
+        return _group_norm(self, x, self.weight, self.bias)
 
 
 def make_exportable(model: HDemucs) -> HDemucs:

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 import os
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,21 +27,19 @@ from torchaudio.models import HDemucs
 
 from stemboard.atomic import AtomicFiles
 from stemboard.errors import (
-    DestinationError,
     InvalidValueError,
-    OutputExistsError,
 )
 from stemboard.export.exportable import make_exportable
 from stemboard.export.verify import Verification, verify_export
-from stemboard.export.weights import load_checkpoint, resolve_bundle
-from stemboard.model_format import ModelInfo, fp16_path_for
+from stemboard.export.weights import load_checkpoint
+from stemboard.model_format import PRODUCER, ModelInfo, model_targets
 from stemboard.offline import keep_onnxruntime_offline
-from stemboard.registry import Architecture, architecture, bundle, bundle_for_sha256
+from stemboard.pretrained.download import Progress, find_or_fetch
+from stemboard.pretrained.install import bundle_identity, checkpoint_identity
+from stemboard.registry import DEFAULT_SEGMENT_SECONDS, Architecture, architecture, bundle
 from stemboard.signals import music_like
 from stemboard.version import __version__
 
-DEFAULT_SEGMENT_SECONDS = 10.0
-MIN_SEGMENT_SECONDS = 0.5
 FP32_MIN_SNR_DB = 60.0
 FP16_MIN_SNR_DB = 30.0
 
@@ -68,18 +65,8 @@ class _Weights:
 
 
 def segment_samples_for(arch: Architecture, seconds: float) -> int:
-    """The baked-in segment length: ``seconds`` rounded to a whole number of ``2 * hop`` samples.
-
-    HDemucs downsamples its time branch by ``hop`` and then by 2 more after the branches merge;
-    a multiple of ``2 * hop`` (2048 samples, 46 ms at nfft 4096) is divided evenly by every
-    stride, so no layer pads the segment internally.
-    """
-    if not math.isfinite(seconds) or seconds < MIN_SEGMENT_SECONDS:
-        raise InvalidValueError(
-            f"--segment must be at least {MIN_SEGMENT_SECONDS} seconds, got {seconds}"
-        )
-    quantum = 2 * arch.hop_length
-    return max(1, round(seconds * arch.sample_rate / quantum)) * quantum
+    """The baked-in segment length (:meth:`~stemboard.registry.Architecture.segment_samples`)."""
+    return arch.segment_samples(seconds)
 
 
 def _state_sha256(model: torch.nn.Module) -> str:
@@ -96,6 +83,7 @@ def _resolve_weights(
     config: str | None,
     seed: int | None,
     log: Callable[[str], None],
+    progress: Progress | None = None,
 ) -> _Weights:
     if (bundle_name is not None) + (checkpoint is not None) + (
         config is not None and checkpoint is None
@@ -109,17 +97,16 @@ def _resolve_weights(
     if bundle_name is not None:
         record = bundle(bundle_name)
         arch = architecture(record.architecture)
-        path = resolve_bundle(record, progress=True)
+        path = find_or_fetch(record, progress=progress, log=log)
         model, sha = load_checkpoint(path, arch)
-        return _Weights(model, arch, record.name, f"bundle {record.name}", sha)
+        return _Weights(model, arch, *bundle_identity(record.name), sha)
     if checkpoint is not None:
         arch = architecture(config or "high")
         model, sha = load_checkpoint(checkpoint, arch)
-        official = bundle_for_sha256(sha)
-        if official is not None and official.architecture == arch.name:
-            log(f"{checkpoint} is the official {official.name} file")
-            return _Weights(model, arch, official.name, f"bundle {official.name}", sha)
-        return _Weights(model, arch, arch.name, f"checkpoint {Path(checkpoint).name}", sha)
+        name, origin = checkpoint_identity(checkpoint, sha, arch)
+        if name != arch.name:
+            log(f"{checkpoint} is the official {name} file")
+        return _Weights(model, arch, name, origin, sha)
     arch = architecture(config)
     seed = 0 if seed is None else seed
     torch.manual_seed(seed)
@@ -128,42 +115,28 @@ def _resolve_weights(
 
 
 def _metadata(weights: _Weights, segment: int, precision: str) -> dict[str, str]:
-    arch = weights.arch
-    info = ModelInfo(
-        sources=arch.sources,
-        sample_rate=arch.sample_rate,
-        segment_samples=segment,
+    return weights.arch.model_info(
+        segment,
         model=weights.model_name,
         weights_sha256=weights.sha256,
-        audio_channels=arch.audio_channels,
+        origin=weights.origin,
         precision=precision,
-        extra={
-            "architecture": arch.name,
-            "weights": weights.origin,
-            "nfft": str(arch.nfft),
-            "version": __version__,
-        },
-    )
-    return info.to_metadata()
+    ).to_metadata()
 
 
 def _set_metadata(proto: onnx.ModelProto, metadata: dict[str, str]) -> None:
     del proto.metadata_props[:]
     for key, value in metadata.items():
         proto.metadata_props.add(key=key, value=value)
-    proto.producer_name = "stemboard"
+    proto.producer_name = PRODUCER
     proto.producer_version = __version__
-    info = ModelInfo.from_metadata(metadata, "the exported graph")
-    proto.doc_string = (
-        f"HDemucs ({info.model}) source separator: mix [batch, {info.audio_channels}, "
-        f"{info.segment_samples}] -> stems [batch, sources, {info.audio_channels}, samples]"
-    )
+    proto.doc_string = ModelInfo.from_metadata(metadata, "the exported graph").summary()
 
 
 FOLD_OUTPUT_LIMIT = 4096  # elements; see _optimize
 
 
-def _trace(exportable: HDemucs, segment: int) -> onnx.ModelProto:
+def _trace(exportable: HDemucs, segment: int, parameters: Collection[str]) -> onnx.ModelProto:
     # Batch 2 in the example: torch.export specialises a size-1 axis to a constant.
     example = torch.zeros(2, 2, segment)
     exporter_log = logging.getLogger("torch.onnx")
@@ -186,22 +159,45 @@ def _trace(exportable: HDemucs, segment: int) -> onnx.ModelProto:
             )
     finally:
         exporter_log.setLevel(level)
-    _optimize(program.model)
+    _optimize(program.model, parameters)
     proto = program.model_proto
     _drop_trace_metadata(proto)
+    _name_values_in_order(proto.graph)
     return proto
 
 
-def _optimize(model: onnxscript.ir.Model) -> None:
-    """What ``torch.onnx.export(optimize=True)`` does, with a lower constant-folding limit.
+def _optimize(model: onnxscript.ir.Model, parameters: Collection[str]) -> None:
+    """What ``torch.onnx.export(optimize=True)`` does, with a lower constant-folding limit and
+    the model's parameters left as they are.
 
     The default limit (262,144 elements) lets folding turn broadcasts into stored tensors
     (expanded norm parameters, attention index grids): 18 MB of constants beside 9.4 MB of
-    weights in the ``small`` model. Below the limit they stay ops in the file, and onnxruntime
+    weights in the ``small`` model. Below the limit they stay ops in the file, and the runtime
     folds them in memory when it loads the graph, so running costs nothing more.
+
+    The ``parameters`` (initializers named as the ``state_dict`` keys) are hidden from the
+    optimizer as graph inputs while it runs: nothing computed from a weight is folded into a
+    stored tensor, and no rewrite can depend on a weight's value. Each parameter reaches the
+    file unchanged under its own name, so the graph is the same for any weights of the
+    architecture and weights can be bound to it without torch (:mod:`.weight_free`); the
+    runtime folds what the graph computes from them (gate orders, transposes, scale products)
+    when it loads the file.
     """
+    graph = model.graph
+    hidden = []
+    for name in parameters:
+        value = graph.initializers.pop(name, None)
+        if value is None:
+            continue
+        hidden.append((value, value.const_value))
+        value.const_value = None
+        graph.inputs.append(value)
     onnxscript.optimizer.optimize_ir(model, output_size_limit=FOLD_OUTPUT_LIMIT)
     onnxscript.rewriter.onnx_fusions.fuse(model)
+    for value, const_value in hidden:
+        graph.inputs.remove(value)
+        value.const_value = const_value
+        graph.register_initializer(value)
 
 
 def _drop_trace_metadata(proto: onnx.ModelProto) -> None:
@@ -211,6 +207,35 @@ def _drop_trace_metadata(proto: onnx.ModelProto) -> None:
         del node.metadata_props[:]
     for value in proto.graph.value_info:
         del value.metadata_props[:]
+
+
+def _name_values_in_order(graph: onnx.GraphProto) -> None:
+    """Name the graph's nodes and unnamed values (the exporter's ``node_eq_326``, ``val_N``...)
+    by the position where the node list first mentions them, and store the initializers and
+    value infos in that order.
+
+    The exporter numbers names from counters that depend on what the process traced before
+    (a second trace in one process names some constants differently); here the same graph
+    always reads the same, whichever process traced it, so a weight-free graph shipped with
+    stemboard and a fresh export agree byte for byte. Inputs, outputs, parameters and named
+    buffers (``spectrogram.window``) keep their names.
+    """
+    kept = {value.name for value in (*graph.input, *graph.output)}
+    kept |= {init.name for init in graph.initializer if "." in init.name}
+    order: dict[str, int] = {}  # every name, by first mention
+    for node in graph.node:
+        for name in (*node.input, *node.output):
+            if name:
+                order.setdefault(name, len(order))
+    new_name = {name: name if name in kept else f"v{position}" for name, position in order.items()}
+    for position, node in enumerate(graph.node):
+        node.name = f"{node.op_type}_{position}"
+        node.input[:] = [new_name.get(name, name) for name in node.input]
+        node.output[:] = [new_name.get(name, name) for name in node.output]
+    for entries in (graph.initializer, graph.value_info):
+        entries.sort(key=lambda entry: order.get(entry.name, len(order)))
+        for entry in entries:
+            entry.name = new_name.get(entry.name, entry.name)
 
 
 def _to_float16(proto: onnx.ModelProto) -> onnx.ModelProto:
@@ -227,6 +252,19 @@ def _to_float16(proto: onnx.ModelProto) -> onnx.ModelProto:
     OnnxModel(half).topological_sort()
     onnx.checker.check_model(half)
     return half
+
+
+def _graphs(weights: _Weights, segment_samples: int, fp16: bool) -> list[onnx.ModelProto]:
+    """The float32 graph of ``weights`` (and its float16 variant with ``fp16``), with their
+    metadata, checked by ONNX's checker."""
+    proto = _trace(make_exportable(weights.model), segment_samples, weights.model.state_dict())
+    _set_metadata(proto, _metadata(weights, segment_samples, "float32"))
+    onnx.checker.check_model(proto)
+    if not fp16:
+        return [proto]
+    half = _to_float16(proto)
+    _set_metadata(half, _metadata(weights, segment_samples, "float16"))
+    return [proto, half]
 
 
 def verification_input(segment: int, sample_rate: int, batch: int = 2) -> np.ndarray:
@@ -253,6 +291,7 @@ def export_hdemucs(
     verify: bool = True,
     overwrite: bool = False,
     log: Callable[[str], None] = print,
+    progress: Progress | None = None,
 ) -> ExportResult:
     """Export an HDemucs to ``out`` (and ``<out>.fp16.onnx`` with ``fp16=True``).
 
@@ -267,40 +306,27 @@ def export_hdemucs(
     With ``verify`` the files are written only if onnxruntime matches PyTorch on every stem
     (>= 60 dB SNR in float32, >= 30 dB in float16); otherwise a VerificationError is raised and
     nothing is left behind. An existing file is replaced only with ``overwrite``
-    (:class:`~stemboard.errors.OutputExistsError` otherwise, before any work).
+    (:class:`~stemboard.errors.OutputExistsError` otherwise, before any work). A bundle's
+    checkpoint is fetched as :func:`stemboard.pretrained.download.find_or_fetch` does,
+    reporting to ``progress``.
     """
     started = time.perf_counter()
-    out = Path(out)
-    if out.suffix != ".onnx":
-        raise InvalidValueError(f"--out must name a .onnx file, got {out}")
-    if out.is_dir():
-        raise DestinationError(f"--out {out} is a directory; name a .onnx file")
-    fp16_target = fp16_path_for(out) if fp16 else None
-    targets = [out] + ([fp16_target] if fp16_target is not None else [])
-    existing = [str(target) for target in targets if target.exists()]
-    if existing and not overwrite:
-        raise OutputExistsError(
-            f"{existing[0]} already exists (use --overwrite / overwrite=True to replace it)"
-        )
-    weights = _resolve_weights(bundle, checkpoint, config, seed, log)
+    targets = model_targets(out, fp16=fp16, overwrite=overwrite)
+    out = targets[0]
+    fp16_target = targets[1] if fp16 else None
+    weights = _resolve_weights(bundle, checkpoint, config, seed, log, progress)
     segment_samples = segment_samples_for(weights.arch, segment)
     log(
         f"exporting {weights.arch.name} ({weights.origin}) with segments of {segment_samples} "
         f"samples ({segment_samples / weights.arch.sample_rate:.3f} s)"
     )
-    proto = _trace(make_exportable(weights.model), segment_samples)
+    graphs = _graphs(weights, segment_samples, fp16)
     metadata = _metadata(weights, segment_samples, "float32")
-    _set_metadata(proto, metadata)
-    onnx.checker.check_model(proto)
     out.parent.mkdir(parents=True, exist_ok=True)
     with AtomicFiles() as files:
-        written = [files.reserve(out)]
-        onnx.save_model(proto, written[0])
-        if fp16_target is not None:
-            half = _to_float16(proto)
-            _set_metadata(half, _metadata(weights, segment_samples, "float16"))
-            written.append(files.reserve(fp16_target))
-            onnx.save_model(half, written[1])
+        written = [files.reserve(target) for target in targets]
+        for graph, temporary in zip(graphs, written, strict=True):
+            onnx.save_model(graph, temporary)
         checks: list[Verification] = []
         if verify:
             mix = verification_input(segment_samples, weights.arch.sample_rate)

@@ -29,6 +29,9 @@ RUNTIME_TESTS = [
     "test_presets_schema.py",
     "test_imports.py",
     "test_studio_api.py",
+    "test_torch_file.py",
+    "test_download.py",
+    "test_pretrained.py",
 ]
 
 

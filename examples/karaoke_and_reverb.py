@@ -11,7 +11,7 @@ from pedalboard.io import AudioFile
 from stemboard import Channel, SeparatorNode, StemGraph, read_audio
 
 source, target = sys.argv[1], sys.argv[2]
-model = sys.argv[3] if len(sys.argv) > 3 else "demo"  # or hdemucs_high_musdb_plus, once exported
+model = sys.argv[3] if len(sys.argv) > 3 else "demo"  # or hdemucs_high_musdb_plus, once fetched
 
 audio, sample_rate = read_audio(source)  # read in blocks: exact for every format, MP3 included
 

@@ -12,7 +12,7 @@ from pedalboard.io import AudioFile
 from stemboard import SeparatorNode, read_audio
 
 source, out_dir = sys.argv[1], Path(sys.argv[2])
-model = sys.argv[3] if len(sys.argv) > 3 else "demo"  # or hdemucs_high_musdb_plus, once exported
+model = sys.argv[3] if len(sys.argv) > 3 else "demo"  # or hdemucs_high_musdb_plus, once fetched
 
 audio, sample_rate = read_audio(source)
 

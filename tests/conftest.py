@@ -58,6 +58,65 @@ def tiny_checkpoint(tmp_path_factory):
     return path, model
 
 
+@pytest.fixture(scope="session", autouse=True)
+def loopback_only():
+    """No test of this process talks to anything but 127.0.0.1: a name or an address elsewhere
+    is refused before any packet (DNS included) leaves."""
+    import ipaddress
+    import socket
+
+    resolve = socket.getaddrinfo
+
+    def loopback(host, *args, **kwargs):
+        text = host.decode() if isinstance(host, bytes) else host
+        if text not in (None, "localhost") and not _is_loopback(text, ipaddress):
+            raise OSError(f"the tests talk to 127.0.0.1 only, not {text!r}")
+        return resolve(host, *args, **kwargs)
+
+    socket.getaddrinfo = loopback
+    yield
+    socket.getaddrinfo = resolve
+
+
+def _is_loopback(text: str, ipaddress) -> bool:
+    try:
+        return ipaddress.ip_address(text).is_loopback
+    except ValueError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def tiny_graphs(tiny_export, tmp_path_factory):
+    """`tiny`'s weight-free graphs (5 s segments, float32 and float16), made from the torch
+    exporter's own files as the shipped ones are: a folder to put in place of
+    ``stemboard.pretrained.binding.SHIPPED_DIR``."""
+    import gzip
+
+    onnx = pytest.importorskip("onnx")
+    from torchaudio.models import HDemucs
+
+    from stemboard.export.weight_free import weight_free
+    from stemboard.pretrained.binding import shipped_path
+
+    tiny = architecture("tiny")
+    folder = tmp_path_factory.mktemp("weight_free")
+    shapes = {k: tuple(v.shape) for k, v in HDemucs(**tiny.hdemucs_kwargs()).state_dict().items()}
+    for path, fp16 in ((tiny_export.path, False), (tiny_export.fp16_path, True)):
+        data = weight_free(onnx.load(path), shapes, "tiny").SerializeToString()
+        (folder / shipped_path(tiny, fp16).name).write_bytes(gzip.compress(data))
+    return folder
+
+
+@pytest.fixture
+def ship_tiny(monkeypatch, tiny_graphs):
+    """Make the `tiny` architecture one stemboard ships a weight-free graph for (5 s segments)."""
+    from stemboard.pretrained import binding
+
+    tiny = architecture("tiny")
+    monkeypatch.setitem(registry.ARCHITECTURES, "tiny", dataclasses.replace(tiny, weight_free=True))
+    monkeypatch.setattr(binding, "SHIPPED_DIR", tiny_graphs)
+
+
 @pytest.fixture(scope="session")
 def high_checkpoint(tmp_path_factory):
     """The full-size `high` architecture (random weights, seed 0) saved with torch.save, as the

@@ -194,16 +194,21 @@ def test_a_bundle_not_exported_yet_names_the_command_that_makes_it(tmp_path, mon
     with pytest.raises(FileNotFoundError) as caught:
         SeparatorNode("hdemucs_high_musdb_plus", device="cpu")
     message = str(caught.value)
-    assert "stemboard export --bundle hdemucs_high_musdb_plus --out" in message
+    assert "run `stemboard models fetch hdemucs_high_musdb_plus`" in message
     assert str(tmp_path) in message and "--model demo" in message
 
 
-def test_ensure_model_without_torch_says_how_to_get_it(tmp_path):
+def test_a_bundle_of_an_architecture_not_shipped_says_it_needs_torch(tmp_path):
+    # `small` has no weight-free graph in the package: its bundle would be exported with torch
     script = (
-        "import sys; sys.modules['torch'] = None\n"
+        "import dataclasses, sys; sys.modules['torch'] = None\n"
+        "from stemboard import registry\n"
         "from stemboard.models import ensure_model\n"
+        "name = 'hdemucs_high_musdb_plus'\n"
+        "registry.BUNDLES[name] = dataclasses.replace(\n"
+        "    registry.BUNDLES[name], architecture='small', url='http://127.0.0.1:9/x.pt')\n"
         "try:\n"
-        "    ensure_model('hdemucs_high_musdb_plus')\n"
+        "    ensure_model(name)\n"
         "except Exception as e:\n"
         "    print(type(e).__name__, e)\n"
     )
@@ -289,13 +294,13 @@ def test_streaming_with_the_track_statistics_equals_offline_exactly(tiny_export,
     np.testing.assert_array_equal(streamed, offline)
 
 
-def test_known_bundle_is_exported_into_the_cache_on_first_use(
-    local_bundle, server, tmp_path, monkeypatch
+def test_known_bundle_is_fetched_and_bound_into_the_cache_on_first_use(
+    local_bundle, ship_tiny, server, tmp_path, monkeypatch
 ):
     from stemboard import registry
     from stemboard.models import ensure_model
 
-    # the real bundle is `high`: minutes to export; the code path is the same for `tiny`
+    # the real bundle is `high` (335 MB); the code path is the same for `tiny`
     record = local_bundle
     monkeypatch.setitem(registry.BUNDLES, record.name, record)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
@@ -305,7 +310,7 @@ def test_known_bundle_is_exported_into_the_cache_on_first_use(
     node = SeparatorNode("hdemucs_high_musdb_plus", device="cpu")
     assert node.model_path == path.resolve()
     assert node.session.info.model == "hdemucs_high_musdb_plus"
-    assert ensure_model("hdemucs_high_musdb_plus") == path  # no download, no export
+    assert ensure_model("hdemucs_high_musdb_plus") == path  # no download, no binding
     again = SeparatorNode("hdemucs_high_musdb_plus", device="cpu")
     assert again.session is node.session
     assert server.requests == ["/models/hdemucs_high_trained.pt"]

@@ -39,25 +39,8 @@ def _state(model) -> dict[str, np.ndarray]:
     return {key: value.detach().numpy() for key, value in model.state_dict().items()}
 
 
-@pytest.fixture(scope="module")
-def tiny_graphs(tiny_export, tmp_path_factory):
-    """`tiny`'s weight-free graphs (5 s segments, float32 and float16), made from the torch
-    exporter's own files as the shipped ones are."""
-    onnx = pytest.importorskip("onnx")
-    from torchaudio.models import HDemucs
-
-    from stemboard.export.weight_free import weight_free
-
-    folder = tmp_path_factory.mktemp("weight_free")
-    shapes = {k: tuple(v.shape) for k, v in HDemucs(**TINY.hdemucs_kwargs()).state_dict().items()}
-    for path, fp16 in ((tiny_export.path, False), (tiny_export.fp16_path, True)):
-        data = weight_free(onnx.load(path), shapes, "tiny").SerializeToString()
-        (folder / binding.shipped_path(TINY, fp16).name).write_bytes(gzip.compress(data))
-    return folder
-
-
 @pytest.fixture
-def tiny_pretrained(monkeypatch, server, tiny_checkpoint, tiny_graphs, tmp_path):
+def tiny_pretrained(monkeypatch, server, tiny_checkpoint, ship_tiny, tmp_path):
     """A pretrained record `tiny_musdb` of the `tiny` architecture, served by ``server``, whose
     graph stemboard "ships"; a cache of the test's own."""
     data = tiny_checkpoint[0].read_bytes()
@@ -71,8 +54,6 @@ def tiny_pretrained(monkeypatch, server, tiny_checkpoint, tiny_graphs, tmp_path)
         sha256=hashlib.sha256(data).hexdigest(),
     )
     monkeypatch.setitem(registry.BUNDLES, record.name, record)
-    monkeypatch.setitem(registry.ARCHITECTURES, "tiny", dataclasses.replace(TINY, weight_free=True))
-    monkeypatch.setattr(binding, "SHIPPED_DIR", tiny_graphs)
     monkeypatch.setenv("STEMBOARD_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     return record
@@ -248,7 +229,18 @@ def _malicious_checkpoint(path: Path, marker: Path) -> bytes:
     return path.read_bytes()
 
 
-@pytest.mark.parametrize("case", ["wrong-checksum", "truncated", "html-page", "runs-code", "small"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "wrong-checksum",
+        "cut-transfer",
+        "truncated-file",
+        "html-page",
+        "corrupt",
+        "runs-code",
+        "another-architecture",
+    ],
+)
 def test_bad_downloads_are_refused_in_one_line_and_leave_nothing(
     case, tiny_pretrained, tiny_checkpoint, server, monkeypatch, tmp_path, capsys
 ):
@@ -258,9 +250,12 @@ def test_bad_downloads_are_refused_in_one_line_and_leave_nothing(
     if case == "wrong-checksum":
         record = dataclasses.replace(record, sha256="0" * 64)
         expected = "its sha256 is"
-    elif case == "truncated":
+    elif case == "cut-transfer":  # the connection closes early: an interruption, resumable
         server.serve("/models/tiny_musdb.pt", data[:-1000], content_length=len(data))
         expected = "the next try resumes"
+    elif case == "truncated-file":  # a whole answer, of a shorter file
+        server.serve("/models/tiny_musdb.pt", data[:-1000])
+        expected = f"the server announces {len(data) - 1000:,} bytes, expected {len(data):,}"
     elif case == "html-page":
         page = b"<!DOCTYPE html><html><body>Service unavailable</body></html>"
         server.serve("/models/tiny_musdb.pt", page, content_type="text/html")
@@ -269,6 +264,9 @@ def test_bad_downloads_are_refused_in_one_line_and_leave_nothing(
         if case == "runs-code":
             body = _malicious_checkpoint(tmp_path / "evil.pt", marker)
             expected = "refused: the file names the Python global"
+        elif case == "corrupt":  # the record's checksum is of a damaged file
+            body = data[: len(data) // 2]
+            expected = "truncated"
         else:  # a real checkpoint of another architecture
             torch = pytest.importorskip("torch")
             from torchaudio.models import HDemucs
@@ -288,7 +286,7 @@ def test_bad_downloads_are_refused_in_one_line_and_leave_nothing(
     message = _one_line_error(capsys)
     assert expected in message
     left = [name for name in _cache_files(tmp_path) if not name.endswith(".lock")]
-    if case == "truncated":  # kept for resuming, never used
+    if case == "cut-transfer":  # kept for resuming, never used
         assert left == ["checkpoints/tiny_musdb.pt.part"]
     else:
         assert left == []

@@ -34,9 +34,9 @@ def test_the_readme_has_runnable_snippets_and_marks_the_others():
     languages = [language for language, _, _ in snippets()]
     assert languages.count("bash") >= 5 and languages.count("python") >= 3
     text = README.read_text()
-    # the two set-up commands, the bundle export, the example shown in full (run below it) and
-    # the studio (a server: tests/test_studio_browser.py runs it)
-    assert text.count("<!-- not run:") == 5
+    # the two set-up commands, real music (a download), the bundle export, the example shown in
+    # full (run below it) and the studio (a server: tests/test_studio_browser.py runs it)
+    assert text.count("<!-- not run:") == 6
 
 
 @pytest.mark.slow

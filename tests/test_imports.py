@@ -27,6 +27,7 @@ LAYERS = {
     "stemboard.model_format": 0,
     "stemboard.registry": 0,
     "stemboard.protobuf": 0,
+    "stemboard.file_lock": 0,
     "stemboard.signals": 0,
     "stemboard.input_files": 0,
     "stemboard.audio": 1,

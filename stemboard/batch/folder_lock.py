@@ -16,7 +16,6 @@ Example::
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import os
 from pathlib import Path
@@ -24,11 +23,7 @@ from types import TracebackType
 
 from stemboard.audio.reading import display
 from stemboard.errors import DestinationError
-
-try:
-    import fcntl
-except ImportError:  # Windows
-    fcntl = None
+from stemboard.file_lock import try_lock
 
 log = logging.getLogger(__name__)
 
@@ -37,25 +32,12 @@ class FolderBusyError(DestinationError):
     """Another batch holds the output folder."""
 
 
-def _try_lock(fd: int) -> bool:
-    """Lock ``fd`` without waiting; False when another process holds it."""
-    try:
-        if fcntl is not None:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        else:
-            import msvcrt
-
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-    except OSError as error:
-        if error.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK, errno.EDEADLK):
-            return False
-        # a file system without locks (some network mounts): the run goes on unguarded
-        log.warning(
-            "%s: cannot lock (%s); make sure no other batch writes here",
-            error.filename or "the output folder",
-            error.strerror or error,
-        )
-    return True
+def _cannot_lock(error: OSError) -> None:
+    log.warning(
+        "%s: cannot lock (%s); make sure no other batch writes here",
+        error.filename or "the output folder",
+        error.strerror or error,
+    )
 
 
 class FolderLock:
@@ -76,7 +58,7 @@ class FolderLock:
             raise DestinationError(
                 f"{display(path)}: cannot open the lock: {error.strerror or error}"
             ) from None
-        if not _try_lock(fd):
+        if not try_lock(fd, _cannot_lock):
             holder = _holder(fd)
             os.close(fd)
             raise FolderBusyError(

@@ -22,7 +22,6 @@ import contextlib
 import errno
 import hashlib
 import os
-import time
 import urllib.parse
 from collections.abc import Callable, Iterator
 from http.client import HTTPException, HTTPResponse
@@ -39,13 +38,9 @@ from stemboard.errors import (
     DestinationError,
     DiskFullError,
 )
+from stemboard.file_lock import try_lock, wait_for_lock
 from stemboard.registry import Bundle, cache_dir, torchaudio_copy
 from stemboard.version import __version__
-
-try:
-    import fcntl
-except ImportError:  # Windows
-    fcntl = None
 
 CHUNK_BYTES = 1 << 17
 TIMEOUT_S = 30
@@ -275,37 +270,12 @@ def _locked(destination: Path, name: str, log: Callable[[str], None]) -> Iterato
             f"cannot open {lock_path} for the download of {name}: {error.strerror or error}"
         ) from None
     try:
-        if not _try_lock(fd):
+        if not try_lock(fd):
             log(f"waiting for another stemboard process downloading {name}")
-            _wait_for_lock(fd)
+            wait_for_lock(fd)
         yield
     finally:
         os.close(fd)  # closing the descriptor lets the lock go
-
-
-def _try_lock(fd: int) -> bool:
-    """Lock ``fd`` without waiting; False while another holds it. A file system without locks
-    (some network mounts) leaves the download unguarded rather than impossible."""
-    try:
-        if fcntl is not None:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        else:
-            import msvcrt
-
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-    except OSError as error:
-        if error.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK, errno.EDEADLK):
-            return False
-    return True
-
-
-def _wait_for_lock(fd: int) -> None:
-    if fcntl is not None:
-        with contextlib.suppress(OSError):
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        return
-    while not _try_lock(fd):
-        time.sleep(0.2)
 
 
 def _fsync_folder(folder: Path) -> None:

@@ -69,6 +69,7 @@ def bind_checkpoint(
     fp32: bool = True,
     fp16: bool = False,
     identity: tuple[str, str] | None = None,
+    sha256: str | None = None,
     log: Callable[[str], None] = print,
 ) -> list[Path]:
     """Write the model of ``checkpoint`` (a ``torch.save``'d state_dict of ``arch``) to ``out``
@@ -76,19 +77,19 @@ def bind_checkpoint(
 
     The checkpoint is read without running anything in it and checked against the graph (every
     tensor, its shape, finite values) before a byte is written; the files appear whole or not
-    at all. ``identity`` (model name, origin) overrides :func:`checkpoint_identity`. Returns
-    the paths written.
+    at all. ``identity`` (model name, origin) overrides :func:`checkpoint_identity`;
+    ``sha256`` is the file's when the caller has just checked it (else it is computed).
+    Returns the paths written.
     """
     checkpoint, out = Path(checkpoint), Path(out)
-    graphs = [WeightFreeGraph.shipped(arch, fp16=half) for half in (False, True)]
     wanted = [
-        (graph, path)
-        for graph, path, asked in zip(graphs, (out, fp16_path_for(out)), (fp32, fp16), strict=True)
+        (WeightFreeGraph.shipped(arch, fp16=half), path)
+        for half, path, asked in ((False, out, fp32), (True, fp16_path_for(out), fp16))
         if asked
     ]
     state = read_state_dict(checkpoint)
-    check_state_dict(checkpoint, state, graphs[0].expected_shapes(), arch.name)
-    sha256 = sha256_file(checkpoint)
+    check_state_dict(checkpoint, state, wanted[0][0].expected_shapes(), arch.name)
+    sha256 = sha256 or sha256_file(checkpoint)
     model, origin = identity or checkpoint_identity(checkpoint, sha256, arch)
     out.parent.mkdir(parents=True, exist_ok=True)
     with AtomicFiles() as files:
@@ -131,6 +132,7 @@ def install_bundle(
             fp32=not fp16,
             fp16=fp16,
             identity=bundle_identity(name),
+            sha256=record.sha256,  # find_or_fetch checked it
             log=log,
         )
     except CheckpointError as error:
@@ -164,7 +166,9 @@ def import_checkpoint(
         log(f"copied {file} to {destination}")
     arch = architecture(record.architecture)
     path = bundle_model_path(name)
-    bind_checkpoint(destination, arch, path, identity=bundle_identity(name), log=log)
+    bind_checkpoint(
+        destination, arch, path, identity=bundle_identity(name), sha256=record.sha256, log=log
+    )
     return path
 
 
@@ -206,16 +210,18 @@ def export_without_torch(
             f"{shipped.segment_samples / arch.sample_rate:g} s; another --segment {needs_torch}"
         )
     targets = model_targets(out, fp16=fp16, overwrite=overwrite)
-    identity = None
+    identity, sha256 = None, None
     if record is not None:
         checkpoint = find_or_fetch(record, progress=progress, log=log)
-        identity = bundle_identity(record.name)
+        identity, sha256 = bundle_identity(record.name), record.sha256
     log(
         f"binding {checkpoint} to stemboard's {arch.name} graph without torch: the graph is the "
         "one the exporter writes, but the result is not verified against PyTorch "
         "(torch is not installed)"
     )
-    return bind_checkpoint(checkpoint, arch, targets[0], fp16=fp16, identity=identity, log=log)
+    return bind_checkpoint(
+        checkpoint, arch, targets[0], fp16=fp16, identity=identity, sha256=sha256, log=log
+    )
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,9 @@ all of it is ``ORT_DISABLE_TELEMETRY=1`` in the environment before onnxruntime i
 ``onnxruntime.disable_telemetry_events()`` only drops later events. :func:`keep_onnxruntime_offline`
 sets the first (for this process and the processes it starts) and calls the second where
 onnxruntime was imported before stemboard, which then keeps its files and its first event.
+
+One more thing every onnxruntime CPU session stemboard opens needs, kept here for the node and
+the exporter's check alike: :func:`cpu_disabled_optimizers`.
 """
 
 from __future__ import annotations
@@ -46,3 +49,14 @@ def keep_onnxruntime_offline() -> None:
     onnxruntime = sys.modules.get("onnxruntime")
     if onnxruntime is not None:
         onnxruntime.disable_telemetry_events()
+
+
+FP16_CPU_DISABLED_OPTIMIZERS = ["NchwcTransformer"]
+"""onnxruntime's CPU optimizers that must stay off for a float16 graph: its NCHWc layout
+transformer crashes the process (a segmentation fault, onnxruntime 1.32) while preparing
+demucs v4's float16 graphs, and its blocked-layout kernels are float32-only anyway."""
+
+
+def cpu_disabled_optimizers(float16: bool) -> list[str] | None:
+    """The ``disabled_optimizers`` of a CPU session for a float16 graph or a float32 one."""
+    return list(FP16_CPU_DISABLED_OPTIMIZERS) if float16 else None

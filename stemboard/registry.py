@@ -12,7 +12,8 @@ from __future__ import annotations
 import difflib
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
 from pathlib import Path
 
 from stemboard.errors import InvalidValueError, ModelNotFoundError
@@ -20,16 +21,44 @@ from stemboard.model_format import ModelInfo, fp16_path_for, read_file_metadata
 from stemboard.version import __version__
 
 MUSDB_SOURCES: tuple[str, ...] = ("drums", "bass", "other", "vocals")
+SIX_SOURCES: tuple[str, ...] = (*MUSDB_SOURCES, "guitar", "piano")
+"""htdemucs_6s' stems, in its output order."""
 
 DEFAULT_SEGMENT_SECONDS = 10.0
 """The segment an export bakes into its graph unless told otherwise (the shipped weight-free
-graphs have it)."""
+graphs have it), for architectures that run at any length."""
 MIN_SEGMENT_SECONDS = 0.5
+
+TORCHAUDIO_HDEMUCS = "torchaudio.models.HDemucs"
+DEMUCS_HTDEMUCS = "demucs.htdemucs.HTDemucs"
+DEMUCS_HDEMUCS = "demucs.hdemucs.HDemucs"
+FAMILIES = (TORCHAUDIO_HDEMUCS, DEMUCS_HTDEMUCS, DEMUCS_HDEMUCS)
+"""The model classes stemboard exports, by the name their checkpoints give them."""
+
+HTDEMUCS_OPTIONS: tuple[tuple[str, object], ...] = (
+    ("bottom_channels", 512),
+    ("dconv_mode", 3),
+    ("multi_freqs", ()),
+    ("t_dropout", 0.02),
+    ("t_sparse_attn_window", 400),
+)
+"""What demucs' released htdemucs and htdemucs_ft models were built with besides the class
+defaults: its ``conf/config.yaml`` ``htdemucs`` section as ``grids/mmi.py`` overrides it (dumps of
+the released file's arguments and ports that load it agree; see docs/models.md)."""
+HTDEMUCS_6S_OPTIONS: tuple[tuple[str, object], ...] = (("dconv_mode", 3), ("multi_freqs", ()))
+"""htdemucs_6s': the same without the 512-channel bottom layers (27.4 M parameters, not 42 M)."""
 
 
 @dataclass(frozen=True)
 class Architecture:
-    """A torchaudio ``HDemucs`` configuration: the keyword arguments that build it."""
+    """A model layout stemboard can build: the class (``family``) and its constructor arguments.
+
+    ``torchaudio.models.HDemucs`` takes ``sources, audio_channels, channels, nfft, depth``;
+    demucs' classes take those (as ``samplerate``/``segment`` for the rate and training
+    segment) and ``options``, the rest of the keyword arguments their checkpoints store. A
+    ``bag`` is several models of this layout whose stems are averaged with per-source
+    weights (demucs' ``BagOfModels``), one row of weights per model.
+    """
 
     name: str
     description: str
@@ -40,9 +69,15 @@ class Architecture:
     sample_rate: int = 44100
     audio_channels: int = 2
     weight_free: bool = False  # its graph ships inside the package, without weights
+    family: str = TORCHAUDIO_HDEMUCS
+    options: tuple[tuple[str, object], ...] = ()
+    training_segment: Fraction | None = None  # seconds; HTDemucs runs at exactly that length
+    bag: tuple[tuple[float, ...], ...] = ()
 
     def hdemucs_kwargs(self) -> dict:
         """Arguments for ``torchaudio.models.HDemucs``."""
+        if self.family != TORCHAUDIO_HDEMUCS:
+            raise InvalidValueError(f"{self.name} is a {self.family}, not a torchaudio HDemucs")
         return {
             "sources": list(self.sources),
             "audio_channels": self.audio_channels,
@@ -51,18 +86,58 @@ class Architecture:
             "depth": self.depth,
         }
 
+    def model_kwargs(self) -> dict:
+        """The keyword arguments of ``family``'s constructor for one model of this layout."""
+        if self.family == TORCHAUDIO_HDEMUCS:
+            return self.hdemucs_kwargs()
+        kwargs = {
+            "sources": list(self.sources),
+            "audio_channels": self.audio_channels,
+            "channels": self.channels,
+            "nfft": self.nfft,
+            "depth": self.depth,
+            "samplerate": self.sample_rate,
+        }
+        if self.training_segment is not None:
+            kwargs["segment"] = self.training_segment
+        kwargs.update(self.options)
+        return kwargs
+
+    @property
+    def members(self) -> int:
+        """How many models run: the bag's size, else 1."""
+        return max(1, len(self.bag))
+
+    @property
+    def demucs(self) -> bool:
+        """Whether the model classes come from the ``demucs`` package."""
+        return self.family != TORCHAUDIO_HDEMUCS
+
     @property
     def hop_length(self) -> int:
         return self.nfft // 4
 
-    def segment_samples(self, seconds: float) -> int:
-        """The baked-in segment length: ``seconds`` rounded to a whole number of ``2 * hop``
-        samples.
+    def segment_samples(self, seconds: float | None = None) -> int:
+        """The baked-in segment length in samples for ``seconds`` (None: the default).
 
-        HDemucs downsamples its time branch by ``hop`` and then by 2 more after the branches
-        merge; a multiple of ``2 * hop`` (2048 samples, 46 ms at nfft 4096) is divided evenly
-        by every stride, so no layer pads the segment internally.
+        A model with a ``training_segment`` (HTDemucs) always runs at exactly that length:
+        demucs pads a shorter input up to it and refuses a longer one, so any other length
+        is refused here. The others take ``seconds`` (default :data:`DEFAULT_SEGMENT_SECONDS`)
+        rounded to a whole number of ``2 * hop`` samples: HDemucs downsamples its time branch
+        by ``hop`` and then by 2 more after the branches merge; a multiple of ``2 * hop``
+        (2048 samples, 46 ms at nfft 4096) is divided evenly by every stride, so no layer
+        pads the segment internally.
         """
+        if self.training_segment is not None:
+            fixed = int(self.training_segment * self.sample_rate)
+            if seconds is not None and round(seconds * self.sample_rate) != fixed:
+                raise InvalidValueError(
+                    f"{self.name} runs at its training segment of "
+                    f"{float(self.training_segment):g} s ({fixed} samples); leave --segment out"
+                )
+            return fixed
+        if seconds is None:
+            seconds = DEFAULT_SEGMENT_SECONDS
         if not math.isfinite(seconds) or seconds < MIN_SEGMENT_SECONDS:
             raise InvalidValueError(
                 f"--segment must be at least {MIN_SEGMENT_SECONDS} seconds, got {seconds}"
@@ -93,22 +168,156 @@ class Architecture:
                 "architecture": self.name,
                 "weights": origin,
                 "nfft": str(self.nfft),
+                **({"models": str(self.members)} if self.bag else {}),
                 "version": __version__,
             },
         )
 
 
 @dataclass(frozen=True)
+class WeightFile:
+    """One published weights file: where it is, where torch.hub keeps its own download of it,
+    and how to know it is the right one."""
+
+    name: str  # what messages call it
+    url: str
+    hub_path: str  # under torch.hub's folder: torchaudio's or demucs' download of the file
+    size: int | None  # bytes; None where it is not published
+    sha256: str = field(repr=False)  # the full sha256, or the prefix the official name carries
+    mirror: str | None = None  # the same weights elsewhere (demucs' HuggingFace safetensors)
+
+    @property
+    def file_name(self) -> str:
+        return self.url.rsplit("/", 1)[-1]
+
+    @property
+    def full_checksum(self) -> bool:
+        """Whether :attr:`sha256` is the whole sha256 (else demucs' 8-digit prefix)."""
+        return len(self.sha256) == 64
+
+
+@dataclass(frozen=True)
 class Bundle:
-    """Pretrained weights published as a ``torch.save``'d ``state_dict`` for an architecture."""
+    """Pretrained weights for an architecture: one file, or one per model of a bag (in the
+    bag's order), with the published quality where there is one."""
 
     name: str
     description: str
     architecture: str
-    url: str
-    cache_key: str  # path under torch.hub's "<hub dir>/torchaudio", as torchaudio stores it
-    size: int
-    sha256: str = field(repr=False)
+    files: tuple[WeightFile, ...]
+    download_mb: float = 0.0  # what fetching it downloads, about
+    sdr_db: float | None = None  # published MUSDB18-HQ test SDR, mean over stems
+    sdr_source: str = ""  # where that figure is published, or why there is none
+    cost: float = 1.0  # CPU time per song relative to htdemucs (docs/benchmarks.md)
+
+    @property
+    def size(self) -> int | None:
+        """Bytes to download, when every file's size is published."""
+        sizes = [file.size for file in self.files]
+        return None if None in sizes else sum(sizes)
+
+
+_PAPER = (
+    "Rouard, Massa, Defossez: Hybrid Transformers for Music Source Separation, ICASSP 2023 "
+    "(arXiv:2211.08553)"
+)
+
+DEMUCS_URL = "https://dl.fbaipublicfiles.com/demucs/hybrid_transformer/"
+DEMUCS_MIRROR = "https://huggingface.co/adefossez/"
+
+
+def _demucs_files(bundle: str, mirror_repo: str, *names: str) -> tuple[WeightFile, ...]:
+    """demucs' released files ``<signature>-<sha256 prefix>.th`` of a bundle, as demucs 4.1.0
+    fetches them: from its legacy repository (kept by torch.hub in ``checkpoints/``), the same
+    weights as ``<signature>.safetensors`` on its HuggingFace mirror."""
+    return tuple(
+        WeightFile(
+            bundle if len(names) == 1 else f"{bundle} model {index + 1} of {len(names)}",
+            DEMUCS_URL + name,
+            f"checkpoints/{name}",
+            None,
+            name.split("-", 1)[1].split(".", 1)[0],
+            mirror=f"{DEMUCS_MIRROR}{mirror_repo}/resolve/main/{name.split('-', 1)[0]}.safetensors",
+        )
+        for index, name in enumerate(names)
+    )
+
+
+ONE_HOT_BAG = tuple(tuple(float(i == j) for j in range(4)) for i in range(4))
+"""htdemucs_ft's weights: model ``i`` gives stem ``i`` only."""
+
+
+def _demucs_architectures() -> tuple[Architecture, ...]:
+    """demucs' released layouts and small copies of them (for tests and quick trials)."""
+    htdemucs = Architecture(
+        "htdemucs",
+        "demucs v4 Hybrid Transformer Demucs (htdemucs): depth 4, 48 channels, a 5-layer "
+        "cross-domain transformer 512 wide, 7.8 s segments, 42.0 M parameters",
+        channels=48,
+        depth=4,
+        family=DEMUCS_HTDEMUCS,
+        options=HTDEMUCS_OPTIONS,
+        training_segment=Fraction(39, 5),
+        weight_free=True,
+    )
+    htdemucs_tiny = replace(
+        htdemucs,
+        name="htdemucs_tiny",
+        description="the htdemucs layout with 8 channels, 2 transformer layers and 2 s segments, "
+        "for tests and quick trials",
+        channels=8,
+        options=(("bottom_channels", 32), ("dconv_mode", 3), ("t_layers", 2)),
+        training_segment=Fraction(2),
+        weight_free=False,
+    )
+    hdemucs_mmi = Architecture(
+        "hdemucs_mmi",
+        "demucs' Hybrid Demucs v3 (hdemucs_mmi's layout): depth 6, 48 channels, 83.6 M parameters",
+        channels=48,
+        depth=6,
+        family=DEMUCS_HDEMUCS,
+        options=(("segment", 40),),
+        weight_free=True,
+    )
+    return (
+        htdemucs,
+        replace(
+            htdemucs,
+            name="htdemucs_6s",
+            description="htdemucs with six stems (adds guitar and piano) and a 384-wide "
+            "transformer, 27.4 M parameters",
+            sources=SIX_SOURCES,
+            options=HTDEMUCS_6S_OPTIONS,
+        ),
+        replace(
+            htdemucs,
+            name="htdemucs_ft",
+            description="a bag of four htdemucs, each fine-tuned for one stem (4x the work)",
+            bag=ONE_HOT_BAG,
+        ),
+        hdemucs_mmi,
+        htdemucs_tiny,
+        replace(
+            htdemucs_tiny,
+            name="htdemucs_6s_tiny",
+            description="htdemucs_tiny with six stems (no bottom layers, as htdemucs_6s)",
+            sources=SIX_SOURCES,
+            options=(("dconv_mode", 3), ("t_layers", 2)),
+        ),
+        replace(
+            htdemucs_tiny,
+            name="htdemucs_ft_tiny",
+            description="a bag of four htdemucs_tiny, one per stem",
+            bag=ONE_HOT_BAG,
+        ),
+        replace(
+            hdemucs_mmi,
+            name="hdemucs_mmi_tiny",
+            description="the hdemucs_mmi layout with 4 channels, for tests and quick trials",
+            channels=4,
+            weight_free=False,
+        ),
+    )
 
 
 ARCHITECTURES: dict[str, Architecture] = {
@@ -130,6 +339,7 @@ ARCHITECTURES: dict[str, Architecture] = {
             "the high layout with 4 channels (~0.6 M parameters), for tests and quick trials",
             channels=4,
         ),
+        *_demucs_architectures(),
     )
 }
 
@@ -164,10 +374,59 @@ BUNDLES: dict[str, Bundle] = {
             "hdemucs_high_musdb_plus",
             "torchaudio's HDEMUCS_HIGH_MUSDB_PLUS: trained on MUSDB18-HQ plus 150 extra songs",
             architecture="high",
-            url="https://download.pytorch.org/torchaudio/models/hdemucs_high_trained.pt",
-            cache_key="models/hdemucs_high_trained.pt",
-            size=334_697_255,
-            sha256="a004b2790d73ffeaa535db458a1a79b539dfdbafbccc31f275d07e632ebd7816",
+            files=(
+                WeightFile(
+                    "hdemucs_high_musdb_plus",
+                    "https://download.pytorch.org/torchaudio/models/hdemucs_high_trained.pt",
+                    "torchaudio/models/hdemucs_high_trained.pt",
+                    size=334_697_255,
+                    sha256="a004b2790d73ffeaa535db458a1a79b539dfdbafbccc31f275d07e632ebd7816",
+                ),
+            ),
+            download_mb=335,
+            sdr_source="none: trained on MUSDB18-HQ's test set too (torchaudio's documentation)",
+        ),
+        Bundle(
+            "htdemucs",
+            "demucs v4's default: Hybrid Transformer Demucs trained on MUSDB18-HQ plus 800 songs",
+            architecture="htdemucs",
+            files=_demucs_files("htdemucs", "HTDemucs", "955717e8-8726e21a.th"),
+            download_mb=84,
+            sdr_db=8.80,
+            sdr_source=f"{_PAPER}, HT Demucs trained with 800 extra songs",
+        ),
+        Bundle(
+            "htdemucs_ft",
+            "htdemucs fine-tuned per stem: four models, one for each stem (4x slower)",
+            architecture="htdemucs_ft",
+            files=_demucs_files(
+                "htdemucs_ft",
+                "HTDemucs-ft",
+                "f7e0c4bc-ba3fe64a.th",
+                "d12395a8-e57c48e6.th",
+                "92cfc3b6-ef3bcb9c.th",
+                "04573f0d-f3cf25b2.th",
+            ),
+            download_mb=337,
+            sdr_db=9.00,
+            sdr_source="demucs' README: 'a SDR of 9.00 dB on the MUSDB HQ test set'",
+        ),
+        Bundle(
+            "htdemucs_6s",
+            "htdemucs with guitar and piano stems (demucs calls its piano stem experimental)",
+            architecture="htdemucs_6s",
+            files=_demucs_files("htdemucs_6s", "HTDemucs-6s", "5c90dfd2-34c22ccb.th"),
+            download_mb=55,
+            sdr_source="none published; demucs' README: guitar okay, piano 'not working great'",
+        ),
+        Bundle(
+            "hdemucs_mmi",
+            "demucs' Hybrid Demucs v3 retrained on MUSDB18-HQ plus 800 songs",
+            architecture="hdemucs_mmi",
+            files=_demucs_files("hdemucs_mmi", "Demucs-hdemucs_mmi", "75fc33f5-1941ce65.th"),
+            download_mb=167,
+            sdr_db=8.34,
+            sdr_source=f"{_PAPER}, Hybrid Demucs trained on the same data as HT Demucs",
         ),
     )
 }
@@ -200,8 +459,11 @@ def packaged(name: str) -> Packaged:
 
 
 def bundle_for_sha256(sha256: str) -> Bundle | None:
-    """The bundle whose official file has this checksum, if any."""
-    return next((b for b in BUNDLES.values() if b.sha256 == sha256), None)
+    """The one-file bundle whose official file has this checksum (or its recorded prefix)."""
+    return next(
+        (b for b in BUNDLES.values() if len(b.files) == 1 and sha256.startswith(b.files[0].sha256)),
+        None,
+    )
 
 
 CACHE_ENV = "STEMBOARD_CACHE"
@@ -229,9 +491,10 @@ def torch_hub_dir() -> Path:
     return Path(os.path.expanduser(torch_home)) / "hub"
 
 
-def torchaudio_copy(bundle: Bundle) -> Path:
-    """Where torchaudio keeps its own download of ``bundle``'s file (it may not be there)."""
-    return torch_hub_dir() / "torchaudio" / bundle.cache_key
+def torch_hub_copy(file: WeightFile) -> Path:
+    """Where torchaudio or demucs (through torch.hub) keeps its own download of ``file`` (it
+    may not be there)."""
+    return torch_hub_dir() / file.hub_path
 
 
 def packaged_model_path(name: str) -> Path:

@@ -95,7 +95,7 @@ def tiny_graphs(tiny_export, tmp_path_factory):
     onnx = pytest.importorskip("onnx")
     from torchaudio.models import HDemucs
 
-    from stemboard.export.weight_free import weight_free
+    from stemboard.export.stripping import weight_free
     from stemboard.pretrained.binding import shipped_path
 
     tiny = architecture("tiny")
@@ -307,13 +307,28 @@ def server():
 def local_bundle(server, tiny_checkpoint):
     """The official bundle record, for the `tiny` architecture, served by ``server``."""
     data = tiny_checkpoint[0].read_bytes()
-    return dataclasses.replace(
-        registry.bundle("hdemucs_high_musdb_plus"),
-        architecture="tiny",
-        url=server.serve("/models/hdemucs_high_trained.pt", data),
-        size=len(data),
-        sha256=hashlib.sha256(data).hexdigest(),
+    return served_bundle(
+        dataclasses.replace(registry.bundle("hdemucs_high_musdb_plus"), architecture="tiny"),
+        server.serve("/models/hdemucs_high_trained.pt", data),
+        data,
     )
+
+
+def served_bundle(record, url, *data, **changes):
+    """``record`` with its files' URLs, sizes and sha256 those of ``data`` (one body per file)
+    served at ``url`` (one, or one per file); ``changes`` to every file record besides."""
+    urls = [url] if isinstance(url, str) else list(url)
+    files = tuple(
+        dataclasses.replace(
+            file,
+            url=address,
+            size=len(body),
+            sha256=hashlib.sha256(body).hexdigest(),
+            **changes,
+        )
+        for file, address, body in zip(record.files, urls, data, strict=True)
+    )
+    return dataclasses.replace(record, files=files)
 
 
 @pytest.fixture

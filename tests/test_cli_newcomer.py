@@ -178,7 +178,8 @@ def test_the_offline_message_for_the_default_model_names_commands_that_exist(tmp
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
     offline = dataclasses.replace(
-        bundle("hdemucs_high_musdb_plus"), url=f"http://127.0.0.1:{port}/hdemucs_high_trained.pt"
+        bundle("hdemucs_high_musdb_plus").files[0],
+        url=f"http://127.0.0.1:{port}/hdemucs_high_trained.pt",
     )
     with pytest.raises(CheckpointError) as raised:
         find_or_fetch(offline, log=lambda _: None)

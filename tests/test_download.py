@@ -47,9 +47,9 @@ def data():
 
 @pytest.fixture
 def bundle(server, data):
-    """The official record, its file served by ``server``."""
+    """The official record's file, served by ``server``."""
     return dataclasses.replace(
-        registry.bundle(NAME),
+        registry.bundle(NAME).files[0],
         url=server.serve("/models/hdemucs_high_trained.pt", data),
         size=len(data),
         sha256=hashlib.sha256(data).hexdigest(),
@@ -350,7 +350,7 @@ def test_server_that_never_answers_times_out(bundle, monkeypatch):
 
 
 def test_torchaudio_copy_is_used_in_place_without_a_request(server, bundle, data):
-    theirs = registry.torchaudio_copy(bundle)
+    theirs = registry.torch_hub_copy(bundle)
     theirs.parent.mkdir(parents=True)
     theirs.write_bytes(data)
     logged = []
@@ -365,7 +365,7 @@ def test_torchaudio_copy_is_used_in_place_without_a_request(server, bundle, data
 def test_torchaudio_copy_that_does_not_verify_is_left_alone_and_the_file_downloaded(
     server, bundle, cached, data
 ):
-    theirs = registry.torchaudio_copy(bundle)
+    theirs = registry.torch_hub_copy(bundle)
     theirs.parent.mkdir(parents=True)
     theirs.write_bytes(b"not the weights")
     logged = []
@@ -386,7 +386,7 @@ def test_without_download_a_missing_file_names_both_places_and_the_import_comman
         find_or_fetch(bundle, download=False, log=print)
 
     assert one_line(raised) == (
-        f"no verified copy of {NAME} at {cached} or {registry.torchaudio_copy(bundle)}, and "
+        f"no verified copy of {NAME} at {cached} or {registry.torch_hub_copy(bundle)}, and "
         f"downloading is off: put the file (300,000 bytes, sha256 {bundle.sha256}) at "
         f"{cached}, or run `stemboard models import {NAME} FILE`"
     )
@@ -481,8 +481,8 @@ def test_torch_hub_dir_is_where_torch_hub_looks(tmp_path, monkeypatch, environme
     monkeypatch.setenv("HOME", str(tmp_path))
 
     assert registry.torch_hub_dir() == Path(torch.hub.get_dir())
-    bundle = registry.bundle(NAME)
-    assert registry.torchaudio_copy(bundle) == Path(
+    bundle = registry.bundle(NAME).files[0]
+    assert registry.torch_hub_copy(bundle) == Path(
         torch.hub.get_dir(), "torchaudio", "models", "hdemucs_high_trained.pt"
     )
 

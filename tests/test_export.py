@@ -131,8 +131,9 @@ def test_checkpoint_export_records_file_checksum_and_official_name(
     path, model = tiny_checkpoint
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
     # Pretend this file is the official bundle: the export must name it as the bundle.
+    record = registry.bundle("hdemucs_high_musdb_plus")
     official = dataclasses.replace(
-        registry.bundle("hdemucs_high_musdb_plus"), architecture="tiny", sha256=sha
+        record, architecture="tiny", files=(dataclasses.replace(record.files[0], sha256=sha),)
     )
     monkeypatch.setitem(registry.BUNDLES, official.name, official)
     result = export_hdemucs(

@@ -27,9 +27,10 @@ from stemboard.digest import sha256_file
 from stemboard.model_format import ModelInfo, read_file_metadata
 from stemboard.pretrained import binding
 from stemboard.pretrained.binding import WeightFreeGraph
-from stemboard.registry import Bundle
+from stemboard.registry import Bundle, WeightFile
 from stemboard.signals import music_like
 from tests.audio_files import read_audio, write_audio
+from tests.conftest import served_bundle
 
 TESTS = Path(__file__).resolve().parent
 TINY = registry.architecture("tiny")
@@ -48,10 +49,15 @@ def tiny_pretrained(monkeypatch, server, tiny_checkpoint, ship_tiny, tmp_path):
         "tiny_musdb",
         "tiny weights made for the tests",
         architecture="tiny",
-        url=server.serve("/models/tiny_musdb.pt", data),
-        cache_key="models/tiny_musdb.pt",
-        size=len(data),
-        sha256=hashlib.sha256(data).hexdigest(),
+        files=(
+            WeightFile(
+                "tiny_musdb",
+                server.serve("/models/tiny_musdb.pt", data),
+                "torchaudio/models/tiny_musdb.pt",
+                size=len(data),
+                sha256=hashlib.sha256(data).hexdigest(),
+            ),
+        ),
     )
     monkeypatch.setitem(registry.BUNDLES, record.name, record)
     monkeypatch.setenv("STEMBOARD_CACHE", str(tmp_path / "cache"))
@@ -248,7 +254,9 @@ def test_bad_downloads_are_refused_in_one_line_and_leave_nothing(
     record = tiny_pretrained
     marker = tmp_path / "ran"
     if case == "wrong-checksum":
-        record = dataclasses.replace(record, sha256="0" * 64)
+        record = dataclasses.replace(
+            record, files=(dataclasses.replace(record.files[0], sha256="0" * 64),)
+        )
         expected = "its sha256 is"
     elif case == "cut-transfer":  # the connection closes early: an interruption, resumable
         server.serve("/models/tiny_musdb.pt", data[:-1000], content_length=len(data))
@@ -277,9 +285,7 @@ def test_bad_downloads_are_refused_in_one_line_and_leave_nothing(
             )
             body = (tmp_path / "small.pt").read_bytes()
             expected = "does not fit architecture 'tiny'"
-        record = dataclasses.replace(
-            record, size=len(body), sha256=hashlib.sha256(body).hexdigest()
-        )
+        record = served_bundle(record, record.files[0].url, body)
         server.serve("/models/tiny_musdb.pt", body)
     monkeypatch.setitem(registry.BUNDLES, record.name, record)
     assert cli.main(["models", "fetch", "tiny_musdb"]) == 1
@@ -374,10 +380,11 @@ def test_the_default_model_without_torch_is_the_torch_export_byte_for_byte(
         import dataclasses, sys
         from stemboard import cli, registry
         name = "hdemucs_high_musdb_plus"
-        registry.BUNDLES[name] = dataclasses.replace(
-            registry.BUNDLES[name], url={url!r}, size={data_path.stat().st_size},
+        record = registry.BUNDLES[name]
+        registry.BUNDLES[name] = dataclasses.replace(record, files=(dataclasses.replace(
+            record.files[0], url={url!r}, size={data_path.stat().st_size},
             sha256={sha256_file(data_path)!r},
-        )
+        ),))
         sys.exit(cli.main(["separate", {str(song)!r}, "-o", "stems", "--bit-depth", "32"]))
     """
     cache = tmp_path / "cache"

@@ -159,6 +159,7 @@ def test_checkpoint_with_nan_is_refused(tmp_path, tiny_state):
 
 
 def test_official_bundle_record_keeps_its_size_and_checksum():
-    assert OFFICIAL.size == 334_697_255
-    assert OFFICIAL.sha256 == "a004b2790d73ffeaa535db458a1a79b539dfdbafbccc31f275d07e632ebd7816"
-    assert registry.bundle_for_sha256(OFFICIAL.sha256) is OFFICIAL
+    (file,) = OFFICIAL.files
+    assert OFFICIAL.size == file.size == 334_697_255
+    assert file.sha256 == "a004b2790d73ffeaa535db458a1a79b539dfdbafbccc31f275d07e632ebd7816"
+    assert registry.bundle_for_sha256(file.sha256) is OFFICIAL

@@ -1,5 +1,6 @@
-"""``stemboard export``: torchaudio's HDemucs to one ONNX graph, verified against PyTorch; where
-torch is not installed, a checkpoint of a shipped architecture bound to its graph instead."""
+"""``stemboard export``: a Hybrid Demucs (torchaudio's HDemucs, demucs' HTDemucs and HDemucs, a
+bag of them) to one ONNX graph, verified against PyTorch; where torch is not installed, a
+checkpoint of a shipped architecture bound to its graph instead."""
 
 from __future__ import annotations
 
@@ -13,24 +14,28 @@ from stemboard.registry import ARCHITECTURES, BUNDLES, DEFAULT_SEGMENT_SECONDS
 def add(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "export",
-        help="export an HDemucs to ONNX",
+        help="export a Hybrid Demucs (v3 or v4) to ONNX",
         description=(
-            "Export torchaudio's HDemucs to one ONNX graph (mix [batch, 2, samples] -> "
-            "stems [batch, sources, 2, samples]) and verify it against PyTorch. "
-            "Needs the export extra (pip install 'stemboard[export]'), except for a --bundle or "
-            "--checkpoint of an architecture stemboard ships a graph for (high) at the default "
-            "segment: without torch, those are bound to the shipped graph, unverified."
+            "Export a Hybrid Demucs - torchaudio's HDemucs, demucs v4's HTDemucs (htdemucs, "
+            "htdemucs_6s, the htdemucs_ft bag) or demucs' HDemucs (hdemucs_mmi) - to one ONNX "
+            "graph (mix [batch, 2, samples] -> stems [batch, sources, 2, samples]) and verify "
+            "it against PyTorch. Needs the export extra (pip install 'stemboard[export]'), "
+            "except for a --bundle or --checkpoint of an architecture stemboard ships a graph "
+            "for at its default segment: without torch, those are bound to the shipped graph, "
+            "unverified."
         ),
     )
     parser.add_argument("--out", required=True, help="the .onnx file to write")
     source = parser.add_argument_group("weights (exactly one source)")
     source.add_argument(
-        "--bundle", choices=sorted(BUNDLES), help="torchaudio's pretrained bundle (downloaded once)"
+        "--bundle", choices=sorted(BUNDLES), help="a pretrained model (downloaded once)"
     )
     source.add_argument(
         "--checkpoint",
         metavar="FILE",
-        help="a state_dict saved with torch.save (architecture: --config, default high)",
+        help="a demucs model file (.th or .safetensors: it names its own architecture) or a "
+        "torchaudio HDemucs state_dict saved with torch.save (architecture: --config, "
+        "default high)",
     )
     source.add_argument(
         "--config",
@@ -41,10 +46,10 @@ def add(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--segment",
         type=positive_float,
-        default=DEFAULT_SEGMENT_SECONDS,
+        default=None,
         metavar="SECONDS",
-        help=f"segment length baked into the graph (default {DEFAULT_SEGMENT_SECONDS:g}; "
-        "rounded to 2048-sample steps)",
+        help=f"segment length baked into the graph (default {DEFAULT_SEGMENT_SECONDS:g}, "
+        "rounded to 2048-sample steps; an HTDemucs runs only at its training segment, 7.8 s)",
     )
     parser.add_argument(
         "--fp16", action="store_true", help="also write a float16 variant <out>.fp16.onnx"

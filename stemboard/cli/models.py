@@ -22,7 +22,7 @@ def add(commands: argparse._SubParsersAction) -> None:
     )
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     actions.add_parser(
-        "list", help="name, architecture, stems, size, and whether it is here"
+        "list", help="each model's stems, size, speed, published quality, and whether it is here"
     ).set_defaults(run=run_list)
     known = sorted([*PACKAGED, *BUNDLES])
     fetch = actions.add_parser(
@@ -40,12 +40,13 @@ def add(commands: argparse._SubParsersAction) -> None:
         help="bind a copy of the official checkpoint you already have",
         description=(
             "Take the official checkpoint of a pretrained model from a file fetched by other "
-            "means: checked against the registry's size and sha256, copied into the cache, and "
-            "bound, as `fetch` would after downloading it."
+            "means: checked against the registry's size and sha256 (demucs' files: the sha256 "
+            "prefix in their names), copied into the cache, and bound, as `fetch` would after "
+            "downloading it. A bag (htdemucs_ft) takes its four files, in order."
         ),
     )
     imported.add_argument("name", metavar="NAME", choices=sorted(BUNDLES), help=", ".join(BUNDLES))
-    imported.add_argument("file", metavar="FILE")
+    imported.add_argument("files", metavar="FILE", nargs="+")
     imported.set_defaults(run=run_import)
     for action in actions.choices.values():
         add_output_switches(action)
@@ -55,16 +56,28 @@ def run_list(args: argparse.Namespace) -> int:
     from stemboard.pretrained.install import known_models
 
     entries = known_models()
-    rows = [("NAME", "ARCHITECTURE", "STEMS", "SIZE", "HERE")] + [
-        (e.name, e.architecture, ",".join(e.sources), f"{e.size / 1e6:.0f} MB", e.state)
+    rows = [("NAME", "STEMS", "SIZE", "SPEED", "SDR", "HERE")] + [
+        (
+            e.name,
+            ",".join(e.sources),
+            f"{e.size_mb:.0f} MB",
+            e.speed if e.cost is None else f"{e.speed} ({e.cost:g}x)",
+            "-" if e.sdr_db is None else f"{e.sdr_db:.2f} dB",
+            e.state,
+        )
         for e in entries
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         say("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
     say("")
+    say(
+        "SPEED: CPU time per song relative to htdemucs (measured, docs/benchmarks.md); "
+        "SDR: published MUSDB18-HQ test SDR, mean of the stems."
+    )
     for e in entries:
-        say(f"{e.name}: {e.description}")
+        say(f"{e.name} ({e.architecture}): {e.description}")
+        say(f"    SDR source: {e.sdr_source}")
     return 0
 
 
@@ -90,5 +103,5 @@ def run_path(args: argparse.Namespace) -> int:
 def run_import(args: argparse.Namespace) -> int:
     from stemboard.pretrained.install import import_checkpoint
 
-    say(import_checkpoint(args.name, args.file, log=say))
+    say(import_checkpoint(args.name, *args.files, log=say))
     return 0

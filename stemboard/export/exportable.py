@@ -1,13 +1,19 @@
-"""An export-ready copy of a torchaudio HDemucs: same weights, no complex tensors, no EyeLike.
+"""An export-ready copy of a Hybrid Demucs: same weights, no complex tensors, no EyeLike.
 
-``make_exportable(model)`` returns a deep copy whose modules are switched to subclasses that
-override only what ONNX cannot express:
+``make_exportable(model)`` takes torchaudio's ``HDemucs``, demucs' ``HDemucs`` (v3) and
+``HTDemucs`` (v4), or a :class:`Bag` of them, and returns a deep copy whose modules are switched
+to subclasses that override only what ONNX cannot express:
 
 - ``HDemucs._spec`` / ``_magnitude`` / ``_mask`` / ``_ispec`` use the real-valued four-step
   transforms of :mod:`stemboard.export.spectral`, carrying real and imaginary parts on an axis
   of their own in the same order ``view_as_real`` gives;
-- ``_LocalState`` builds its "no self-attention" mask from index equality instead of
-  ``torch.eye(dtype=bool)``, which exports as an ``EyeLike`` onnxruntime cannot run.
+- ``_LocalState`` (demucs' ``LocalState``) builds its "no self-attention" mask from index
+  equality instead of ``torch.eye(dtype=bool)``, which exports as an ``EyeLike`` onnxruntime
+  cannot run.
+
+demucs' two classes name these methods as torchaudio does (torchaudio's is a port of demucs v3)
+and lay the spectrogram out the same way (complex as channels, ``cac=True``), so the same
+overrides serve all three.
 
 One rewrite is only for speed: each residual branch ends in ``GroupNorm -> GLU -> LayerScale``,
 and since ``s * (a * sigmoid(b)) = (s * a) * sigmoid(b)``, the LayerScale is folded into the
@@ -16,7 +22,7 @@ fold is computed in the graph from the untouched parameters, so every parameter 
 ``state_dict`` name and value in the exported file (what binding weights without torch needs,
 :mod:`stemboard.export.weight_free`).
 
-Everything else, ``HDemucs.forward`` included, is torchaudio's own code.
+Everything else, every ``forward`` included, is torchaudio's or demucs' own code.
 """
 
 from __future__ import annotations
@@ -33,7 +39,11 @@ from torchaudio.models._hdemucs import _DConv, _LayerScale, _LocalState
 from stemboard.export.spectral import RealInverseSpectrogram, RealSpectrogram
 
 
-class _RealValuedHDemucs(HDemucs):
+class _RealValued:
+    """The spectral methods of every Hybrid Demucs class, real-valued: the spectrogram keeps
+    real and imaginary parts on an axis of its own (``[B, C, 2, F, T]``), which is exactly the
+    "complex as channels" layout the models' ``_magnitude`` and ``_mask`` produce."""
+
     spectrogram: RealSpectrogram
     inverse_spectrogram: RealInverseSpectrogram
 
@@ -44,12 +54,17 @@ class _RealValuedHDemucs(HDemucs):
         b, c, _, freqs, frames = z.shape
         return z.reshape(b, c * 2, freqs, frames)
 
-    def _mask(self, m: torch.Tensor) -> torch.Tensor:
+    def _mask(self, *args: torch.Tensor) -> torch.Tensor:
+        m = args[-1]  # torchaudio's takes (m), demucs' (z, m)
         b, s, _, freqs, frames = m.shape
         return m.reshape(b, s, -1, 2, freqs, frames)
 
-    def _ispec(self, z: torch.Tensor, length: int | None = None) -> torch.Tensor:
+    def _ispec(self, z: torch.Tensor, length: int | None = None, scale: int = 0) -> torch.Tensor:
         return self.inverse_spectrogram(z, length)
+
+
+class _RealValuedHDemucs(_RealValued, HDemucs):
+    pass
 
 
 class _EyeFreeLocalState(_LocalState):
@@ -100,7 +115,15 @@ class _ScaleFoldedLayer(nn.Sequential):
         return x
 
 
-def _fold_layer_scales(dconv: _DConv) -> None:
+def _is_layer_scale(module: nn.Module) -> bool:
+    """torchaudio's ``_LayerScale`` or demucs' ``demucs.demucs.LayerScale`` (``scale[:, None] *
+    x``, the same function)."""
+    return isinstance(module, _LayerScale) or (
+        type(module).__module__ == "demucs.demucs" and type(module).__name__ == "LayerScale"
+    )
+
+
+def _fold_layer_scales(dconv: nn.Module) -> None:
     """Run each ``GroupNorm(2C) -> GLU -> LayerScale(C)`` of ``dconv`` as one scaled norm."""
     for layer in dconv.layers:
         mods = list(layer)
@@ -111,7 +134,7 @@ def _fold_layer_scales(dconv: _DConv) -> None:
                 and norm.affine
                 and isinstance(glu, nn.GLU)
                 and glu.dim == 1
-                and isinstance(scale, _LayerScale)
+                and _is_layer_scale(scale)
             ):
                 layer.__class__ = _ScaleFoldedLayer
                 layer.folded_at = i
@@ -143,20 +166,87 @@ class _LayerNormGroupNorm(nn.GroupNorm):
         return _group_norm(self, x, self.weight, self.bias)
 
 
-def make_exportable(model: HDemucs) -> HDemucs:
-    """A deep copy of ``model`` that computes the same function with exportable operators."""
-    if not isinstance(model, HDemucs):
-        raise TypeError(f"expected a torchaudio HDemucs, got {type(model).__name__}")
-    clone = copy.deepcopy(model).eval()
+class Bag(nn.Module):
+    """Several models of one layout whose stems are averaged with per-source weights, as
+    demucs' ``BagOfModels`` does in ``apply_model``: stem ``s`` is ``sum_k w[k][s] * y_k[s] /
+    sum_k w[k][s]``. A model whose weight for a stem is zero does not contribute to it (its
+    parameters are named ``models.<k>.<name>``, as in ``BagOfModels``)."""
+
+    def __init__(self, models: list[nn.Module], weights: list[list[float]]):
+        super().__init__()
+        if len(weights) != len(models) or any(len(row) != len(weights[0]) for row in weights):
+            raise ValueError("a bag needs one row of per-source weights per model")
+        self.models = nn.ModuleList(models)
+        self.weights = [list(map(float, row)) for row in weights]
+        self.sources = getattr(models[0], "sources", None)
+
+    def forward(self, mix: torch.Tensor) -> torch.Tensor:
+        outputs = [model(mix) for model in self.models]
+        stems = []
+        for source in range(len(self.weights[0])):
+            column = [(row[source], out) for row, out in zip(self.weights, outputs, strict=True)]
+            total = sum(weight for weight, _ in column)
+            picked = [weight / total * out[:, source] for weight, out in column if weight]
+            stems.append(picked[0] if len(picked) == 1 else torch.stack(picked).sum(0))
+        return torch.stack(stems, dim=1)
+
+
+def _demucs_classes() -> dict[str, type]:
+    """demucs' model classes by name, when the ``demucs`` package is installed."""
+    try:
+        from demucs.demucs import LocalState
+        from demucs.hdemucs import HDemucs as DemucsHDemucs
+        from demucs.htdemucs import HTDemucs
+    except ImportError:
+        return {}
+    return {"HTDemucs": HTDemucs, "HDemucs": DemucsHDemucs, "LocalState": LocalState}
+
+
+def _exportable_demucs(clone: nn.Module) -> None:
+    """Switch a demucs ``HDemucs``/``HTDemucs`` (already a copy) to the real-valued methods."""
+    if not clone.cac:
+        raise ValueError(
+            f"{type(clone).__name__} with cac=False (magnitude masks, Wiener filtering) "
+            "cannot be exported; only complex-as-channels models can"
+        )
+    if getattr(clone, "hybrid", True) is False or getattr(clone, "hybrid_old", False):
+        raise ValueError("only hybrid (not hybrid_old) demucs HDemucs models can be exported")
+    base = type(clone)
+    clone.__class__ = type(f"_RealValued{base.__name__}", (_RealValued, base), {})
+    clone.spectrogram = RealSpectrogram(clone.nfft)
+    clone.inverse_spectrogram = RealInverseSpectrogram(clone.nfft)
+
+
+def _exportable_modules(clone: nn.Module, local_states: tuple[type, ...]) -> None:
     for module in list(clone.modules()):
-        if type(module) is _LocalState:
+        if type(module) in local_states:
             module.__class__ = _EyeFreeLocalState
-        elif isinstance(module, _DConv):
+        elif isinstance(module, _DConv) or (
+            type(module).__module__ == "demucs.demucs" and type(module).__name__ == "DConv"
+        ):
             _fold_layer_scales(module)
             for norm in module.modules():
                 if type(norm) is nn.GroupNorm and norm.num_groups == 1 and norm.affine:
                     norm.__class__ = _LayerNormGroupNorm
-    clone.__class__ = _RealValuedHDemucs
-    clone.spectrogram = RealSpectrogram(clone.nfft)
-    clone.inverse_spectrogram = RealInverseSpectrogram(clone.nfft)
+
+
+def make_exportable(model: nn.Module) -> nn.Module:
+    """A deep copy of ``model`` (torchaudio's HDemucs, demucs' HDemucs or HTDemucs, or a
+    :class:`Bag` of them) that computes the same function with exportable operators."""
+    demucs = _demucs_classes()
+    demucs_models = tuple(demucs[name] for name in ("HTDemucs", "HDemucs") if name in demucs)
+    members = list(model.models) if isinstance(model, Bag) else [model]
+    for member in members:
+        if not isinstance(member, (HDemucs, *demucs_models)):
+            raise TypeError(f"expected a Hybrid Demucs model, got {type(member).__name__}")
+    clone = copy.deepcopy(model).eval()
+    local_states = (_LocalState, *((demucs["LocalState"],) if demucs else ()))
+    _exportable_modules(clone, local_states)
+    for member in list(clone.models) if isinstance(clone, Bag) else [clone]:
+        if isinstance(member, HDemucs):
+            member.__class__ = _RealValuedHDemucs
+            member.spectrogram = RealSpectrogram(member.nfft)
+            member.inverse_spectrogram = RealInverseSpectrogram(member.nfft)
+        else:
+            _exportable_demucs(member)
     return clone

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import tempfile
 import time
 import warnings
 from collections.abc import Callable, Collection
@@ -23,20 +24,27 @@ import onnxscript
 import onnxscript.optimizer
 import onnxscript.rewriter.onnx_fusions
 import torch
-from torchaudio.models import HDemucs
 
 from stemboard.atomic import AtomicFiles
 from stemboard.errors import (
     InvalidValueError,
 )
+from stemboard.export.building import build
 from stemboard.export.exportable import make_exportable
+from stemboard.export.stripping import weight_free
 from stemboard.export.verify import Verification, verify_export
-from stemboard.export.weights import load_checkpoint
+from stemboard.export.weights import model_with
 from stemboard.model_format import PRODUCER, ModelInfo, model_targets
 from stemboard.offline import keep_onnxruntime_offline
-from stemboard.pretrained.download import Progress, find_or_fetch
-from stemboard.pretrained.install import bundle_identity, checkpoint_identity
-from stemboard.registry import DEFAULT_SEGMENT_SECONDS, Architecture, architecture, bundle
+from stemboard.pretrained.binding import WeightFreeGraph
+from stemboard.pretrained.download import Progress
+from stemboard.pretrained.install import (
+    bundle_identity,
+    bundle_state,
+    checkpoint_identity,
+    read_checkpoint,
+)
+from stemboard.registry import Architecture, architecture, bundle
 from stemboard.signals import music_like
 from stemboard.version import __version__
 
@@ -57,14 +65,14 @@ class ExportResult:
 
 @dataclass
 class _Weights:
-    model: HDemucs
+    model: torch.nn.Module
     arch: Architecture
     model_name: str
     origin: str
     sha256: str
 
 
-def segment_samples_for(arch: Architecture, seconds: float) -> int:
+def segment_samples_for(arch: Architecture, seconds: float | None = None) -> int:
     """The baked-in segment length (:meth:`~stemboard.registry.Architecture.segment_samples`)."""
     return arch.segment_samples(seconds)
 
@@ -97,12 +105,12 @@ def _resolve_weights(
     if bundle_name is not None:
         record = bundle(bundle_name)
         arch = architecture(record.architecture)
-        path = find_or_fetch(record, progress=progress, log=log)
-        model, sha = load_checkpoint(path, arch)
+        state, sha = bundle_state(record, arch, progress=progress, log=log)
+        model = model_with(arch, state, record.name)
         return _Weights(model, arch, *bundle_identity(record.name), sha)
     if checkpoint is not None:
-        arch = architecture(config or "high")
-        model, sha = load_checkpoint(checkpoint, arch)
+        arch, state, sha = read_checkpoint(checkpoint, config)
+        model = model_with(arch, state, checkpoint)
         name, origin = checkpoint_identity(checkpoint, sha, arch)
         if name != arch.name:
             log(f"{checkpoint} is the official {name} file")
@@ -110,8 +118,14 @@ def _resolve_weights(
     arch = architecture(config)
     seed = 0 if seed is None else seed
     torch.manual_seed(seed)
-    model = HDemucs(**arch.hdemucs_kwargs()).eval()
+    model = build(arch)
     return _Weights(model, arch, arch.name, f"random (seed {seed})", _state_sha256(model))
+
+
+def build_model(config: str, seed: int = 0) -> torch.nn.Module:
+    """The PyTorch model of registry architecture ``config`` with random weights from ``seed``,
+    in eval mode: what ``export_hdemucs(config=config, seed=seed)`` exports."""
+    return _resolve_weights(None, None, config, seed, lambda _: None).model
 
 
 def _metadata(weights: _Weights, segment: int, precision: str) -> dict[str, str]:
@@ -136,7 +150,9 @@ def _set_metadata(proto: onnx.ModelProto, metadata: dict[str, str]) -> None:
 FOLD_OUTPUT_LIMIT = 4096  # elements; see _optimize
 
 
-def _trace(exportable: HDemucs, segment: int, parameters: Collection[str]) -> onnx.ModelProto:
+def _trace(
+    exportable: torch.nn.Module, segment: int, parameters: Collection[str]
+) -> onnx.ModelProto:
     # Batch 2 in the example: torch.export specialises a size-1 axis to a constant.
     example = torch.zeros(2, 2, segment)
     exporter_log = logging.getLogger("torch.onnx")
@@ -254,17 +270,45 @@ def _to_float16(proto: onnx.ModelProto) -> onnx.ModelProto:
     return half
 
 
+_TRACED: dict[tuple[Architecture, int], list[bytes]] = {}
+"""Weight-free graphs this process traced, by (architecture, segment): float32 first, then the
+float16 variant when it was asked for."""
+
+
 def _graphs(weights: _Weights, segment_samples: int, fp16: bool) -> list[onnx.ModelProto]:
     """The float32 graph of ``weights`` (and its float16 variant with ``fp16``), with their
-    metadata, checked by ONNX's checker."""
+    metadata, checked by ONNX's checker.
+
+    The graph of an architecture does not depend on its weights (:func:`_optimize`), so an
+    architecture is traced once per process: a second export of it binds the new weights to
+    the graph traced first (:mod:`stemboard.pretrained.binding`, which writes what the trace
+    would, byte for byte).
+    """
+    key = (weights.arch, segment_samples)
+    cached = _TRACED.get(key, [])
+    if len(cached) >= 1 + fp16:
+        return [_bound(data, weights, segment_samples) for data in cached[: 1 + fp16]]
     proto = _trace(make_exportable(weights.model), segment_samples, weights.model.state_dict())
     _set_metadata(proto, _metadata(weights, segment_samples, "float32"))
     onnx.checker.check_model(proto)
-    if not fp16:
-        return [proto]
-    half = _to_float16(proto)
-    _set_metadata(half, _metadata(weights, segment_samples, "float16"))
-    return [proto, half]
+    graphs = [proto]
+    if fp16:
+        half = _to_float16(proto)
+        _set_metadata(half, _metadata(weights, segment_samples, "float16"))
+        graphs.append(half)
+    shapes = {key: tuple(value.shape) for key, value in weights.model.state_dict().items()}
+    _TRACED[key] = [weight_free(g, shapes, weights.arch.name).SerializeToString() for g in graphs]
+    return graphs
+
+
+def _bound(data: bytes, weights: _Weights, segment_samples: int) -> onnx.ModelProto:
+    """The weight-free graph ``data`` with ``weights`` and their metadata in it."""
+    graph = WeightFreeGraph(data, f"the traced {weights.arch.name} graph")
+    state = {key: value.detach().cpu().numpy() for key, value in weights.model.state_dict().items()}
+    info = ModelInfo.from_metadata(_metadata(weights, segment_samples, graph.precision), "export")
+    with tempfile.TemporaryDirectory(prefix="stemboard-bind-") as folder:
+        path = graph.bind(state, info, Path(folder) / "bound.onnx")
+        return onnx.load(path)
 
 
 def verification_input(segment: int, sample_rate: int, batch: int = 2) -> np.ndarray:
@@ -286,23 +330,27 @@ def export_hdemucs(
     checkpoint: str | os.PathLike | None = None,
     config: str | None = None,
     seed: int | None = None,
-    segment: float = DEFAULT_SEGMENT_SECONDS,
+    segment: float | None = None,
     fp16: bool = False,
     verify: bool = True,
     overwrite: bool = False,
     log: Callable[[str], None] = print,
     progress: Progress | None = None,
 ) -> ExportResult:
-    """Export an HDemucs to ``out`` (and ``<out>.fp16.onnx`` with ``fp16=True``).
+    """Export a Hybrid Demucs (torchaudio's HDemucs, demucs' HTDemucs or HDemucs, or a bag of
+    them) to ``out`` (and ``<out>.fp16.onnx`` with ``fp16=True``).
 
     Example::
 
         from stemboard.export import export_hdemucs
         export_hdemucs("tiny.onnx", config="tiny", segment=5.0)
+        export_hdemucs("htdemucs.onnx", config="htdemucs", seed=1)
 
     Exactly one weight source: ``bundle`` (a name in :data:`stemboard.registry.BUNDLES`),
-    ``checkpoint`` (a ``torch.save``'d state_dict; ``config`` names its architecture, ``high``
-    by default) or ``config`` alone (random weights from ``seed``). ``segment`` is in seconds.
+    ``checkpoint`` (a ``torch.save``'d state_dict, whose architecture ``config`` names,
+    ``high`` by default; or a demucs model file, which names its own) or ``config`` alone
+    (random weights from ``seed``). ``segment`` is in seconds (None: the architecture's own —
+    an HTDemucs runs only at its training segment).
     With ``verify`` the files are written only if onnxruntime matches PyTorch on every stem
     (>= 60 dB SNR in float32, >= 30 dB in float16); otherwise a VerificationError is raised and
     nothing is left behind. An existing file is replaced only with ``overwrite``

@@ -10,7 +10,7 @@ import numpy as np
 
 from stemboard.errors import VerificationError
 from stemboard.model_format import ModelInfo, read_file_metadata, read_model_info
-from stemboard.offline import import_openvino, keep_onnxruntime_offline
+from stemboard.offline import cpu_disabled_optimizers, import_openvino, keep_onnxruntime_offline
 
 
 @dataclass
@@ -102,7 +102,13 @@ def verify_export(
 
         options = ort.SessionOptions()
         options.log_severity_level = 3
-        session = ort.InferenceSession(os.fspath(path), options, providers=["CPUExecutionProvider"])
+        float16 = ModelInfo.from_metadata(read_file_metadata(path), source).precision == "float16"
+        session = ort.InferenceSession(
+            os.fspath(path),
+            options,
+            providers=["CPUExecutionProvider"],
+            disabled_optimizers=cpu_disabled_optimizers(float16),
+        )
         read_model_info(session, source=source)
         estimate, runtime = session.run(["stems"], {"mix": mix})[0], "onnxruntime"
     else:

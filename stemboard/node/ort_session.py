@@ -18,7 +18,7 @@ import numpy as np
 from stemboard.errors import ModelFormatError, StemboardError
 from stemboard.model_format import INPUT_NAME, OUTPUT_NAME, read_model_info
 from stemboard.node.backend import Choice, Session, available
-from stemboard.offline import keep_onnxruntime_offline
+from stemboard.offline import cpu_disabled_optimizers, keep_onnxruntime_offline
 
 keep_onnxruntime_offline()  # before any onnxruntime import below
 log = logging.getLogger(__name__)
@@ -45,7 +45,12 @@ class OnnxRuntimeSession(Session):
         import onnxruntime as ort
 
         try:
-            session = ort.InferenceSession(str(path), _options(choice.threads), providers=[_CPU])
+            session = ort.InferenceSession(
+                str(path),
+                _options(choice.threads),
+                providers=[_CPU],
+                disabled_optimizers=cpu_disabled_optimizers(choice.precision == "fp16"),
+            )
         except Exception as error:  # onnxruntime raises its own exception types for broken files
             raise ModelFormatError(
                 f"{path} cannot be loaded by onnxruntime: {str(error).splitlines()[0]}"

@@ -39,7 +39,7 @@ from stemboard.errors import (
     DiskFullError,
 )
 from stemboard.file_lock import try_lock, wait_for_lock
-from stemboard.registry import Bundle, cache_dir, torchaudio_copy
+from stemboard.registry import WeightFile, cache_dir, torch_hub_copy
 from stemboard.version import __version__
 
 CHUNK_BYTES = 1 << 17
@@ -60,27 +60,32 @@ def import_command(name: str) -> str:
     return f"stemboard models import {name} FILE"
 
 
-def checkpoint_path(bundle: Bundle) -> Path:
-    """Where stemboard keeps ``bundle``'s file: ``<cache>/checkpoints/<file name of its URL>``."""
-    return cache_dir() / "checkpoints" / PurePosixPath(urllib.parse.urlsplit(bundle.url).path).name
+def checkpoint_path(file: WeightFile) -> Path:
+    """Where stemboard keeps ``file``: ``<cache>/checkpoints/<file name of its URL>``."""
+    return cache_dir() / "checkpoints" / PurePosixPath(urllib.parse.urlsplit(file.url).path).name
 
 
 def find_or_fetch(
-    bundle: Bundle,
+    bundle: WeightFile,
     *,
     download: bool = True,
     progress: Progress | None = None,
     log: Callable[[str], None] = print,
 ) -> Path:
-    """The verified checkpoint file of ``bundle``, downloaded if no verified copy is at hand.
+    """The verified weights file ``bundle`` (one of a bundle's files), downloaded if no
+    verified copy is at hand.
 
-    >>> path = find_or_fetch(registry.bundle("hdemucs_high_musdb_plus"))
+    >>> path = find_or_fetch(registry.bundle("hdemucs_high_musdb_plus").files[0])
 
-    Looks first at :func:`checkpoint_path`, then at torchaudio's own download
-    (:func:`~stemboard.registry.torchaudio_copy`, used where it lies); a copy counts only if
-    its size and sha256 match the record. A cached copy that does not is deleted. Otherwise the
-    file is fetched with :func:`fetch_file`, unless ``download`` is false: then
-    ``CheckpointNotFoundError`` names both places and the import command.
+    Looks first at :func:`checkpoint_path`, then at torchaudio's or demucs' own download
+    (:func:`~stemboard.registry.torch_hub_copy`, used where it lies); a copy counts only if
+    its size and sha256 match the record (for demucs' files: the sha256 prefix their names
+    carry, which is all demucs checks). A cached copy that does not is deleted. Then a copy
+    from the file's mirror fetched earlier (:func:`mirror_path`). Otherwise the file is fetched
+    with :func:`fetch_file`, and where that fails, the mirror's copy (demucs' safetensors:
+    no checksum of those is published, so only reading and binding check them); unless
+    ``download`` is false: then ``CheckpointNotFoundError`` names both places and the import
+    command.
     """
     ours = checkpoint_path(bundle)
     record = _record_of(ours)
@@ -89,24 +94,47 @@ def find_or_fetch(
         or not _delete_unverified(ours, bundle.size, bundle.sha256, bundle.name, log)
     ):
         return ours
-    theirs = torchaudio_copy(bundle)
+    theirs = torch_hub_copy(bundle)
+    owner = "torchaudio" if bundle.hub_path.startswith("torchaudio/") else "torch.hub"
     if theirs.is_file():
         problem = mismatch(theirs, size=bundle.size, sha256=bundle.sha256, record=record)
         if problem is None:
-            log(f"using torchaudio's copy of {bundle.name} at {theirs}")
+            log(f"using {owner}'s copy of {bundle.name} at {theirs}")
             return theirs
-        log(f"not using torchaudio's copy of {bundle.name} at {theirs}: {problem}")
-    otherwise = f"run `{import_command(bundle.name)}`"
+        log(f"not using {owner}'s copy of {bundle.name} at {theirs}: {problem}")
+    otherwise = f"run `{import_command(bundle.name.split()[0])}`"
+    mirrored = mirror_path(bundle)
+    if mirrored is not None and mirrored.is_file():
+        return mirrored
     if not download:
         raise CheckpointNotFoundError(
             f"no verified copy of {bundle.name} at {ours} or {theirs}, and downloading is off: "
             + _by_hand(bundle.size, bundle.sha256, ours, otherwise)
         )
+    try:
+        return fetch_file(
+            bundle.url,
+            ours,
+            size=bundle.size,
+            sha256=bundle.sha256,
+            name=bundle.name,
+            progress=progress,
+            log=log,
+            otherwise=otherwise,
+        )
+    except CheckpointError as error:
+        if mirrored is None:
+            raise
+        log(f"{error}; trying demucs' mirror")
+    log(
+        f"fetching {bundle.name} from demucs' HuggingFace mirror {bundle.mirror}: no checksum of "
+        "it is published; binding checks every tensor it holds"
+    )
     return fetch_file(
-        bundle.url,
-        ours,
-        size=bundle.size,
-        sha256=bundle.sha256,
+        bundle.mirror,
+        mirrored,
+        size=None,
+        sha256="",
         name=bundle.name,
         progress=progress,
         log=log,
@@ -114,18 +142,27 @@ def find_or_fetch(
     )
 
 
+def mirror_path(file: WeightFile) -> Path | None:
+    """Where stemboard keeps the copy of ``file`` from its mirror (demucs' HuggingFace
+    safetensors), if it has a mirror."""
+    if file.mirror is None:
+        return None
+    return cache_dir() / "checkpoints" / PurePosixPath(urllib.parse.urlsplit(file.mirror).path).name
+
+
 def fetch_file(
     url: str,
     destination: str | os.PathLike[str],
     *,
-    size: int,
+    size: int | None,
     sha256: str,
     name: str,
     progress: Progress | None = None,
     log: Callable[[str], None] = print,
     otherwise: str | None = None,
 ) -> Path:
-    """Download ``url`` to ``destination``, checked against ``size`` and ``sha256``.
+    """Download ``url`` to ``destination``, checked against ``size`` (None: the size the
+    server announces) and ``sha256`` (the full one, or a prefix of it).
 
     >>> fetch_file(bundle.url, Path("weights.pt"), size=bundle.size, sha256=bundle.sha256,
     ...            name=bundle.name)
@@ -170,8 +207,11 @@ def fetch_file(
     return destination
 
 
-def mismatch(path: Path, *, size: int, sha256: str, record: Path | None = None) -> str | None:
-    """Why the file at ``path`` is not the one of ``size`` bytes and ``sha256``; None if it is.
+def mismatch(
+    path: Path, *, size: int | None, sha256: str, record: Path | None = None
+) -> str | None:
+    """Why the file at ``path`` is not the one of ``size`` bytes (None: any) and ``sha256`` (a
+    whole sha256, or the prefix demucs' file names carry); None if it is.
 
     The size is compared first. ``record`` is a small file remembering a successful check,
     valid while the file keeps its size, modification and change times (anything that writes
@@ -180,18 +220,27 @@ def mismatch(path: Path, *, size: int, sha256: str, record: Path | None = None) 
     """
     try:
         actual = path.stat().st_size
-        if actual != size:
+        if size is not None and actual != size:
             return f"it has {actual:,} bytes, expected {size:,}"
         if record is not None and _recorded(path, record) == sha256:
             return None
         digest = sha256_file(path)
     except OSError as error:
         return f"it cannot be read ({error.strerror or error})"
-    if digest != sha256:
-        return f"its sha256 is {digest}, expected {sha256}"
+    problem = _wrong_digest(digest, sha256)
+    if problem is not None:
+        return problem
     if record is not None:
         _remember(path, sha256, record)
     return None
+
+
+def _wrong_digest(digest: str, expected: str) -> str | None:
+    if digest.startswith(expected):
+        return None
+    if len(expected) < len(digest):
+        return f"its sha256 begins {digest[: len(expected)]}, expected {expected}"
+    return f"its sha256 is {digest}, expected {expected}"
 
 
 def forget(path: Path) -> None:
@@ -233,7 +282,7 @@ def _remove(*paths: Path) -> None:
 
 
 def _delete_unverified(
-    path: Path, size: int, sha256: str, name: str, log: Callable[[str], None]
+    path: Path, size: int | None, sha256: str, name: str, log: Callable[[str], None]
 ) -> bool:
     """Delete the cached ``path`` that failed its check, unless it passes when checked again
     under the lock (another process may just have put the right file there); whether it went."""
@@ -245,14 +294,23 @@ def _delete_unverified(
         return problem is not None
 
 
-def _by_hand(size: int, sha256: str, destination: Path, otherwise: str | None) -> str:
+def _by_hand(size: int | None, sha256: str, destination: Path, otherwise: str | None) -> str:
     """What to do without a download: put the file in place (or the caller's remedy)."""
-    text = f"put the file ({size:,} bytes, sha256 {sha256}) at {destination}"
+    facts = (
+        f"sha256 {sha256}"
+        if len(sha256) == 64
+        else f"sha256 beginning {sha256}"
+        if sha256
+        else "no published checksum"
+    )
+    if size is not None:
+        facts = f"{size:,} bytes, {facts}"
+    text = f"put the file ({facts}) at {destination}"
     return f"{text}, or {otherwise}" if otherwise else text
 
 
-def _megabytes(count: int) -> str:
-    return f"{count / 1e6:.1f}"
+def _megabytes(count: int | None) -> str:
+    return "?" if count is None else f"{count / 1e6:.1f}"
 
 
 @contextlib.contextmanager
@@ -306,7 +364,7 @@ class _Transfer:
         self,
         url: str,
         part: Path,
-        size: int,
+        size: int | None,
         sha256: str,
         name: str,
         progress: Progress | None,
@@ -336,10 +394,9 @@ class _Transfer:
             with open(self.part, "a+b") as self.file:
                 self._read_part()
                 self._receive_rest()
-                if self.digest.hexdigest() != self.sha256:
-                    raise self._refused(
-                        f"its sha256 is {self.digest.hexdigest()}, expected {self.sha256}"
-                    )
+                problem = _wrong_digest(self.digest.hexdigest(), self.sha256)
+                if problem is not None:
+                    raise self._refused(problem)
                 self.file.flush()
                 os.fsync(self.file.fileno())
         except BaseException:
@@ -353,9 +410,9 @@ class _Transfer:
         while block := self.file.read(CHUNK_BYTES):
             self.digest.update(block)
             self.done += len(block)
-        if self.done > self.size:
+        if self.size is not None and self.done > self.size:
             self._start_again()
-        if 0 < self.done < self.size:
+        if self.done > 0 and (self.size is None or self.done < self.size):
             self.log(
                 f"resuming the download of {self.name} at {_megabytes(self.done)} of "
                 f"{_megabytes(self.size)} MB from {self.url}"
@@ -365,7 +422,7 @@ class _Transfer:
 
     def _receive_rest(self) -> None:
         cuts = 0
-        while self.done < self.size:
+        while self.size is None or self.done < self.size:
             try:
                 self._request_rest()
             except _BodyCut as cut:
@@ -400,7 +457,10 @@ class _Transfer:
             raise self._refused("it served a web page, not the file")
         if response.status == 206:
             content_range = response.headers.get("Content-Range", "")
-            if content_range == f"bytes {self.done}-{self.size - 1}/{self.size}":
+            total = content_range.rpartition("/")[2]
+            size = self.size if self.size is not None else int(total) if total.isdigit() else -1
+            if resuming and content_range == f"bytes {self.done}-{size - 1}/{size}":
+                self.size = size
                 return True
             if not resuming:
                 raise self._cannot(f"it answered with part of a file ({content_range!r})")
@@ -414,6 +474,10 @@ class _Transfer:
         """Append the answer's body to the part file, refusing a web page or another file (told
         by its first block, or the length announced for the whole file)."""
         announced = _content_length(response)
+        if self.size is None:
+            if announced is None or self.done:
+                raise self._cannot("the server does not say how large the file is")
+            self.size = announced
         received = 0
         if self.progress:
             self.progress(self.done, self.size)

@@ -214,8 +214,9 @@ class OutputPlan:
         wanted = list(sources) if stems is None else list(stems)
         unknown = [name for name in wanted if name not in sources]
         if unknown or not wanted:
+            named = ", ".join(map(repr, unknown or [""]))
             raise InvalidValueError(
-                f"unknown stem {unknown[0] if unknown else ''!r}; the model has: "
+                f"unknown stem{'s' if len(unknown) > 1 else ''} {named}; the model has: "
                 + ", ".join(sources)
             )
         return cls(tuple(wanted), format or OutputFormat(bit_depth=16), template)

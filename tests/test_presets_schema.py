@@ -50,6 +50,7 @@ PROMISED = {
     "vocal_space",
     "dj_instrumental_drums_up",
     "stems_processed",
+    "guitar_lead",
 }
 
 

@@ -2,8 +2,9 @@
 depends on.
 
 :func:`plan_batch` reads as its steps: check the options and the output folder (writable, not
-held by another run, its ledger usable), find the tracks, read their presets (as data), make
-the model files (made on first use, the fp16 variant when a track asks for it), and plan
+held by another run, its ledger usable), find the tracks, read their presets (as data; the
+stems they and ``stems`` name are checked against a known model's before its files are made),
+make the model files (made on first use, the fp16 variant when a track asks for it), and plan
 every track's files from the model's stem names with :func:`~stemboard.batch.work.planned_outputs`
 — checked to stay inside the output folder, links resolved, and to be written by one track
 only — with the hash of what they depend on for the ledger. No model is loaded.
@@ -35,6 +36,7 @@ from stemboard.graph.presets import read_preset
 from stemboard.model_format import ModelInfo, read_file_metadata
 from stemboard.models import ensure_model
 from stemboard.node.settings import DEFAULT_MODEL, NodeSettings
+from stemboard.registry import known_sources
 from stemboard.render import OutputClaims, OutputPlan, check_destination
 from stemboard.templates import check_inside
 
@@ -105,6 +107,12 @@ def plan_batch(
         for name in _preset_names(items, options)
     }
     model = options.model or (batch_preset.model.name if batch_preset else DEFAULT_MODEL)
+    known = known_sources(model)
+    if known is not None:  # stems the model lacks are refused before it is fetched
+        for preset in presets.values():
+            check_preset_sources(preset, known)
+        if options.wanted_stems is not None:
+            OutputPlan.of_stems(known, options.wanted_stems)
     model_file = _make_model_files(model, options, presets.values(), items, log)
     info = ModelInfo.from_metadata(read_file_metadata(model_file), str(model_file))
     for preset in presets.values():

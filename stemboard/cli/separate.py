@@ -33,10 +33,14 @@ def add(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from stemboard.render import OutputFormat, Separation, check_destination
+    from stemboard.registry import known_sources
+    from stemboard.render import OutputFormat, OutputPlan, Separation, check_destination
 
     format = OutputFormat(args.format, args.bit_depth, clip_mode=args.clip_mode)
     settings = node_options.settings(args)
     check_destination(args.out)
+    known = known_sources(settings.name)
+    if known is not None and args.stems is not None:  # before the model is fetched for nothing
+        OutputPlan.of_stems(known, args.stems)
     job = Separation(node_options.node_opener(args)(settings), args.stems, format)
     return render_tracks(job, args.inputs, args.out, overwrite=args.overwrite, quiet=args.quiet)

@@ -39,6 +39,7 @@ from stemboard.graph.strips import Bus, Channel
 from stemboard.node import SeparatorNode
 from stemboard.node.contracts import Separator
 from stemboard.node.settings import NodeSettings
+from stemboard.registry import known_sources
 
 PRESETS_DIR = Path(__file__).resolve().parents[1] / "presets"
 
@@ -175,7 +176,9 @@ def load_graph(
     ``model:`` settings (None keeps the preset's); ``graph.preset`` records the precision,
     shifts and seed that run (the model and device are the node's). ``separator`` gives a node
     already built instead; otherwise ``open_node`` makes one from the settings (default
-    :meth:`SeparatorNode.from_settings`).
+    :meth:`SeparatorNode.from_settings`). The preset's stem names are checked against the
+    model's; for a known model before the node is made, so that a preset the model cannot run
+    (``guitar_lead`` on a four-stem model) is refused before anything is fetched or loaded.
     """
     if isinstance(preset, Preset):
         checked = preset
@@ -188,8 +191,12 @@ def load_graph(
     settings = checked.model.overridden(precision=precision, shifts=shifts, seed=seed)
     checked = dataclasses.replace(checked, model=settings)
     if separator is None:
+        node_settings = settings.overridden(model=model, device=device)
+        known = known_sources(node_settings.name)
+        if known is not None:  # refused before a model is fetched or loaded for nothing
+            check_preset_sources(checked, known)
         opened = open_node or SeparatorNode.from_settings
-        separator = opened(settings.overridden(model=model, device=device))
+        separator = opened(node_settings)
     return build_graph(checked, separator=separator, allow_external_plugins=allow_external_plugins)
 
 

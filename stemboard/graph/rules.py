@@ -105,14 +105,22 @@ def check_chain(value: Any, where: str = "chain") -> Any:
 
 
 def check_stem_names(names: Sequence[str], sources: Sequence[str], where: str) -> None:
-    """Every name is one of the model's ``sources``; ``where`` is the mapping's key path."""
-    for name in names:
-        if name not in sources:
-            raise located(
-                f"{where}.{name}" if where else name,
-                f"unknown stem {name!r} "
-                f"({did_you_mean(name, sources)}the model has: {', '.join(sources)})",
-            )
+    """Every name is one of the model's ``sources``; ``where`` is the mapping's key path.
+
+    One unknown name is located at its key, with the closest stem; several are named together
+    at the mapping (a preset for a six-stem model used with a four-stem one: ``stems: unknown
+    stems 'guitar', 'piano' (the model has: drums, bass, other, vocals)``).
+    """
+    unknown = [name for name in names if name not in sources]
+    has = f"the model has: {', '.join(sources)}"
+    if len(unknown) == 1:
+        name = unknown[0]
+        raise located(
+            f"{where}.{name}" if where else name,
+            f"unknown stem {name!r} ({did_you_mean(name, sources)}{has})",
+        )
+    if unknown:
+        raise located(where, f"unknown stems {', '.join(map(repr, unknown))} ({has})")
 
 
 @dataclass(frozen=True)

@@ -229,7 +229,7 @@ def create_app(studio: Studio, hosts: Sequence[str]) -> Starlette:
         return FileResponse(path, filename=path.name)
 
     async def presets(request: Request) -> Response:
-        return JSONResponse({"presets": studio.info()["presets"]})
+        return JSONResponse({"presets": await run_in_threadpool(studio.shipped_names)})
 
     async def shipped(request: Request) -> Response:
         data = await run_in_threadpool(studio.shipped, request.path_params["name"])

@@ -184,7 +184,7 @@ class Studio:
                 "description": self.node.describe(),
             },
             "effects": effect_registry(),
-            "presets": [path.stem for path in shipped_presets()],
+            "presets": self.shipped_names(),
             "max_upload_bytes": self.max_upload_bytes,
             "max_preview_seconds": MAX_PREVIEW_SECONDS,
             "out_dir": str(self.out_dir),
@@ -300,7 +300,21 @@ class Studio:
     def preset_data(self, preset: Preset) -> dict:
         return preset_to_dict(dataclasses.replace(preset, model=self.model, origin=""))
 
+    def shipped_names(self) -> list[str]:
+        """The shipped presets this studio's model can run: those naming only its stems (a
+        preset for a six-stem model is not offered with a four-stem one)."""
+        fitting = []
+        for path in shipped_presets():
+            try:
+                load_preset_file(path, sources=self.node.sources)
+            except PresetError:
+                continue
+            fitting.append(path.stem)
+        return fitting
+
     def shipped(self, name: str) -> dict:
+        """A shipped preset's data, checked against this studio's model (a preset naming stems
+        the model lacks is refused, naming them)."""
         for path in shipped_presets():
             if path.stem == name:
                 preset = load_preset_file(path, sources=self.node.sources)

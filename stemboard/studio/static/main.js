@@ -2,6 +2,7 @@
 
 import { getJSON, postJSON } from "./api.js";
 import { BusDialog } from "./buses.js";
+import { stemColours } from "./colours.js";
 import { ExportPanel } from "./exporter.js";
 import { levels } from "./levels.js";
 import { reporting, showError } from "./message.js";
@@ -12,9 +13,6 @@ import { MASTER, Session } from "./session.js";
 import { StripView } from "./strips.js";
 import { Tracks } from "./tracks.js";
 import { Transport } from "./transport.js";
-
-/** Waveform colours, one per stem in the model's order. */
-const PALETTE = ["#4fb3ff", "#ff8a5c", "#7bd88f", "#c792ea", "#f7c948", "#5ce1e6", "#ff6b9a", "#a0a8b0"];
 
 const $ = (id) => document.getElementById(id);
 
@@ -40,8 +38,9 @@ async function start() {
   new BusDialog(session);
 
   const registry = info.effects;
+  const colours = stemColours(sources);
   const stems = sources.map(
-    (stem, index) => new StripView(stem, "stem", { session, registry, colour: PALETTE[index % PALETTE.length] }),
+    (stem, index) => new StripView(stem, "stem", { session, registry, colour: colours[index] }),
   );
   $("stem-strips").append(...stems.map((view) => view.element));
   transport.setWaveforms(stems.map((view) => view.waveform));

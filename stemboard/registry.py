@@ -205,16 +205,21 @@ class Bundle:
     description: str
     architecture: str
     files: tuple[WeightFile, ...]
-    download_mb: float = 0.0  # what fetching it downloads, about
+    download_mb: float = 0.0  # what fetching it downloads, about, where no size is published
     sdr_db: float | None = None  # published MUSDB18-HQ test SDR, mean over stems
     sdr_source: str = ""  # where that figure is published, or why there is none
-    cost: float = 1.0  # CPU time per song relative to htdemucs (docs/benchmarks.md)
+    cost: float = 1.0  # CPU time per song relative to htdemucs (benchmarks/model_costs.py)
 
     @property
     def size(self) -> int | None:
         """Bytes to download, when every file's size is published."""
         sizes = [file.size for file in self.files]
         return None if None in sizes else sum(sizes)
+
+    @property
+    def size_mb(self) -> float:
+        """What fetching it downloads, in MB: the published sizes, else about."""
+        return self.download_mb if self.size is None else self.size / 1e6
 
 
 _PAPER = (
@@ -383,8 +388,8 @@ BUNDLES: dict[str, Bundle] = {
                     sha256="a004b2790d73ffeaa535db458a1a79b539dfdbafbccc31f275d07e632ebd7816",
                 ),
             ),
-            download_mb=335,
             sdr_source="none: trained on MUSDB18-HQ's test set too (torchaudio's documentation)",
+            cost=0.5,
         ),
         Bundle(
             "htdemucs",
@@ -394,6 +399,7 @@ BUNDLES: dict[str, Bundle] = {
             download_mb=84,
             sdr_db=8.80,
             sdr_source=f"{_PAPER}, HT Demucs trained with 800 extra songs",
+            cost=1.0,
         ),
         Bundle(
             "htdemucs_ft",
@@ -409,7 +415,11 @@ BUNDLES: dict[str, Bundle] = {
             ),
             download_mb=337,
             sdr_db=9.00,
-            sdr_source="demucs' README: 'a SDR of 9.00 dB on the MUSDB HQ test set'",
+            sdr_source=(
+                "demucs' README: v4 'achieves a SDR of 9.00 dB on the MUSDB HQ test set' (it "
+                "names no model; 9.20 dB with sparse attention and per-source fine-tuning)"
+            ),
+            cost=4.0,
         ),
         Bundle(
             "htdemucs_6s",
@@ -418,6 +428,7 @@ BUNDLES: dict[str, Bundle] = {
             files=_demucs_files("htdemucs_6s", "HTDemucs-6s", "5c90dfd2-34c22ccb.th"),
             download_mb=55,
             sdr_source="none published; demucs' README: guitar okay, piano 'not working great'",
+            cost=0.9,
         ),
         Bundle(
             "hdemucs_mmi",
@@ -427,6 +438,7 @@ BUNDLES: dict[str, Bundle] = {
             download_mb=167,
             sdr_db=8.34,
             sdr_source=f"{_PAPER}, Hybrid Demucs trained on the same data as HT Demucs",
+            cost=0.5,
         ),
     )
 }

@@ -232,8 +232,8 @@ def test_a_demucs_file_is_read_as_demucs_reads_it_without_running_anything(htdem
         assert package.state[key].dtype == np.float32
         np.testing.assert_array_equal(package.state[key], value.numpy())
     arch = architecture_of(package)
-    assert arch.name == "htdemucs_tiny"  # the layout, whatever else the arguments say
-    assert dict(arch.options)["num_subbands"] == 1
+    # the layout, whatever else the arguments say (demucs drops num_subbands too)
+    assert arch == registry.architecture("htdemucs_tiny")
 
 
 def test_the_mirror_file_is_read_as_demucs_reads_it(htdemucs_file, tmp_path):
@@ -248,12 +248,15 @@ def test_the_mirror_file_is_read_as_demucs_reads_it(htdemucs_file, tmp_path):
         np.testing.assert_array_equal(ours.state[key], value.numpy())
 
 
+class Evil:
+    """What a hostile file holds: unpickling it would call ``print``."""
+
+    def __reduce__(self):
+        return (print, ("ran",))
+
+
 def test_a_file_that_would_run_code_is_refused(tmp_path):
     import pickle
-
-    class Evil:
-        def __reduce__(self):
-            return (print, ("ran",))
 
     path = tmp_path / "evil.th"
     torch.save({"klass": Evil, "args": (), "kwargs": {}, "state": {}}, path, pickle_module=pickle)

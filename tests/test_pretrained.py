@@ -134,7 +134,7 @@ def test_models_fetch_downloads_checks_binds_and_the_model_is_pytorchs(
     assert out.splitlines()[-1] == str(path)
     assert "downloading tiny_musdb" in out and "binding tiny_musdb" in out
     info = ModelInfo.from_metadata(read_file_metadata(path), str(path))
-    assert (info.model, info.weights_sha256) == ("tiny_musdb", tiny_pretrained.sha256)
+    assert (info.model, info.weights_sha256) == ("tiny_musdb", tiny_pretrained.files[0].sha256)
     assert info.extra["weights"] == "bundle tiny_musdb"
     assert _cache_files(tmp_path) == [
         "checkpoints/tiny_musdb.pt",
@@ -175,7 +175,9 @@ def test_models_list_and_path_say_what_is_here(tiny_pretrained, capsys):
     assert cli.main(["models", "list"]) == 0
     listed = capsys.readouterr().out
     row = next(line for line in listed.splitlines() if line.startswith("tiny_musdb "))
-    assert row.split()[1:] == ["tiny", "drums,bass,other,vocals", "3", "MB", "not", "fetched"]
+    assert row.split()[1:4] == ["drums,bass,other,vocals", "3", "MB"]
+    assert row.endswith("not fetched")
+    assert "tiny_musdb (tiny): " in listed  # the architecture, under the table
     assert cli.main(["models", "path", "tiny_musdb"]) == 1
     assert "stemboard models fetch tiny_musdb" in _one_line_error(capsys)
     assert cli.main(["models", "fetch", "tiny_musdb", "--fp16", "-q"]) == 0
@@ -195,7 +197,7 @@ def test_models_import_takes_the_official_file_and_refuses_another(
     other = tmp_path / "other.pt"
     other.write_bytes(tiny_checkpoint[0].read_bytes() + b"x")
     assert cli.main(["models", "import", "tiny_musdb", str(other)]) == 1
-    assert "is not the official checkpoint of tiny_musdb" in _one_line_error(capsys)
+    assert "is not the official file of tiny_musdb" in _one_line_error(capsys)
     assert _cache_files(tmp_path) == []
     assert cli.main(["models", "import", "tiny_musdb", str(tiny_checkpoint[0])]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == str(registry.cache_dir() / "tiny_musdb.onnx")

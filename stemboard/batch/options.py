@@ -33,6 +33,7 @@ from stemboard.node.settings import (
     check_shifts,
 )
 from stemboard.render import OutputFormat
+from stemboard.sessions.writing import check_chains, check_session_kinds
 
 ENGINES = ("local", "ray")
 DEFAULT_RETRIES = 2
@@ -67,11 +68,22 @@ class NodeOverrides:
 @dataclass(frozen=True)
 class FileOverrides:
     """How the files are written, over a preset's ``outputs`` (None keeps the preset's; a
-    separation's default is 16-bit WAV, rescaled so that it does not clip)."""
+    separation's default is 16-bit WAV, rescaled so that it does not clip). ``sessions``: DAW
+    sessions (:data:`~stemboard.graph.preset_model.SESSION_KINDS`) added to the preset's, as
+    ``stemboard render --session`` adds them; ``session_chains`` over the preset's."""
 
     format: str | None = None
     bit_depth: int | None = None
     clip_mode: str | None = None
+    sessions: tuple[str, ...] = ()
+    session_chains: str | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.sessions, str):  # one kind, not its letters
+            object.__setattr__(self, "sessions", (self.sessions,))
+        object.__setattr__(self, "sessions", check_session_kinds(self.sessions))
+        if self.session_chains is not None:
+            check_chains(self.session_chains)
 
     def separation_format(self) -> OutputFormat:
         """The format of separated stems."""
@@ -82,15 +94,17 @@ class FileOverrides:
         )
 
     def over(self, outputs: OutputSettings) -> OutputSettings:
-        """A preset's outputs with this format and bit depth (the clip mode is given to the
-        render, which overrides the preset's)."""
-        if self.format is None and self.bit_depth is None:
-            return outputs
-        return dataclasses.replace(
-            outputs,
-            format=self.format or outputs.format,
-            bit_depth=self.bit_depth or outputs.bit_depth,
-        )
+        """A preset's outputs with this format, bit depth and sessions (the clip mode is given
+        to the render, which overrides the preset's)."""
+        changes: dict[str, Any] = {}
+        if self.format is not None or self.bit_depth is not None:
+            changes["format"] = self.format or outputs.format
+            changes["bit_depth"] = self.bit_depth or outputs.bit_depth
+        if self.sessions:
+            changes["sessions"] = list(check_session_kinds([*outputs.sessions, *self.sessions]))
+        if self.session_chains is not None:
+            changes["session_chains"] = self.session_chains
+        return dataclasses.replace(outputs, **changes) if changes else outputs
 
 
 _NODE_FIELDS = tuple(item.name for item in dataclasses.fields(NodeOverrides))
@@ -103,7 +117,8 @@ class BatchOptions:
 
     Exactly one of ``preset`` (render through it: a file or a shipped name) and ``stems``
     (separate: ``"all"`` or names) is given. ``model``: a known name or an ``.onnx`` file
-    (default the preset's, else ``hdemucs_high_musdb_plus``). ``engine``: ``local`` or ``ray``
+    (default the preset's, else :data:`~stemboard.node.settings.DEFAULT_MODEL`). ``engine``:
+    ``local`` or ``ray``
     (``address``: the cluster; ``gpus_per_worker``: Ray's GPUs per actor). ``workers``: None for
     the machine's default. ``retries``: attempts after a worker dies mid-track. ``overwrite``:
     render tracks the ledger has as done.
@@ -138,6 +153,11 @@ class BatchOptions:
             )
         if self.preset is not None:
             object.__setattr__(self, "preset", os.fspath(self.preset))
+        if self.stems is not None and self.files.sessions:
+            raise InvalidValueError(
+                "a DAW session (--session) holds a preset's levels, buses and chains: "
+                "give --preset, not --stems"
+            )
         if self.stems is not None and self.stems != "all":
             object.__setattr__(self, "stems", _names(self.stems))
         if self.model is not None:

@@ -57,8 +57,8 @@ def add_model(parser: argparse.ArgumentParser, *, override: bool = False) -> Non
     parser.add_argument(
         "--model",
         default=DEFAULT_MODEL,
-        help=f"an exported .onnx file or a known name: demo, {DEFAULT_MODEL} (the default; "
-        "made on first use)",
+        help=f"an exported .onnx file or a known name ({DEFAULT_MODEL}, the default; "
+        "`stemboard models list` shows every one), made on first use",
     )
 
 

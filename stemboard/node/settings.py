@@ -33,8 +33,9 @@ from stemboard.choices import BACKENDS, DEVICES, PRECISIONS
 from stemboard.errors import InvalidValueError, format_value
 from stemboard.registry import known_sources
 
-DEFAULT_MODEL = "hdemucs_high_musdb_plus"
-"""The model a node runs when none is named: torchaudio's pretrained HDemucs."""
+DEFAULT_MODEL = "htdemucs"
+"""The model a node runs when none is named: demucs v4's Hybrid Transformer Demucs, the best
+published quality per unit of work (docs/models.md, "The default model")."""
 DEFAULT_OVERLAP = 0.25
 """The fraction of a segment shared with the next: less loses quality, more buys none
 (docs/benchmarks.md)."""

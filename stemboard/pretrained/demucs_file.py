@@ -20,7 +20,7 @@ import json
 import os
 import struct
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -42,8 +42,10 @@ DEMUCS_CLASSES = (DEMUCS_HTDEMUCS, DEMUCS_HDEMUCS, "demucs.demucs.Demucs", "demu
 
 _INERT = frozenset(
     {*DEMUCS_CLASSES, "fractions.Fraction", "builtins.set", "builtins.frozenset",
-     # the evaluation metrics demucs stores beside the model are numpy scalars
-     "numpy.core.multiarray.scalar", "numpy._core.multiarray.scalar", "numpy.dtype"}
+     # the evaluation metrics demucs stores beside the model are numpy scalars, whose bytes
+     # a protocol-2 pickle (torch.save's) writes as a call of _codecs.encode
+     "numpy.core.multiarray.scalar", "numpy._core.multiarray.scalar", "numpy.dtype",
+     "_codecs.encode"}
 )  # fmt: skip
 
 FAMILY_DEFAULTS: dict[str, dict[str, object]] = {
@@ -236,8 +238,12 @@ def _decode_json(value: object) -> object:
 
 def constructor_arguments(family: str, kwargs: Mapping[str, object]) -> dict[str, object]:
     """``kwargs`` of ``family``'s constructor with its defaults filled in and only what decides
-    the function computed kept: two layouts compute the same exactly when these agree."""
-    full = {**FAMILY_DEFAULTS.get(family, {}), **kwargs}
+    the function computed kept: two layouts compute the same exactly when these agree. An
+    argument the constructor does not take is dropped, as demucs' ``load_model`` drops it."""
+    defaults = FAMILY_DEFAULTS.get(family, {})
+    full = {**defaults, **kwargs}
+    if defaults:
+        full = {key: value for key, value in full.items() if key in defaults or key == "sources"}
     if not full.get("t_sparse_self_attn") and not full.get("t_sparse_cross_attn"):
         full = {key: value for key, value in full.items() if key not in _SPARSE_ONLY}
     if full.get("multi_freqs") is None and "multi_freqs" in full:
@@ -261,8 +267,15 @@ def architecture_of(package: DemucsPackage) -> Architecture:
             and not arch.bag
             and constructor_arguments(arch.family, arch.model_kwargs()) == wanted
         ):
-            return replace(arch, options=made.options)
+            return arch
     return made
+
+
+def _frozen(value: object) -> object:
+    """``value`` with its lists made tuples: an architecture is hashable."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_frozen(item) for item in value)
+    return value
 
 
 def _architecture_from(package: DemucsPackage) -> Architecture:
@@ -285,7 +298,7 @@ def _architecture_from(package: DemucsPackage) -> Architecture:
             training_segment = Fraction(segment)
         else:
             kwargs["segment"] = segment
-    options = tuple(sorted(kwargs.items()))
+    options = tuple(sorted((key, _frozen(value)) for key, value in kwargs.items()))
     return Architecture(
         package.path.stem,
         f"{package.family.rsplit('.', 1)[1]} read from {package.path.name}",

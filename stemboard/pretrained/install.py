@@ -374,9 +374,9 @@ class ModelEntry:
         """A speed class from :attr:`cost`."""
         if self.cost is None:
             return "-"
-        if self.cost <= 1.25:
+        if self.cost <= 0.6:
             return "fast"
-        return "medium" if self.cost <= 2.5 else "slow"
+        return "medium" if self.cost <= 1.5 else "slow"
 
 
 def known_models() -> list[ModelEntry]:
@@ -413,7 +413,7 @@ def known_models() -> list[ModelEntry]:
                 name,
                 record.architecture,
                 architecture(record.architecture).sources,
-                record.download_mb,
+                record.size_mb,
                 state,
                 record.description,
                 record.cost,

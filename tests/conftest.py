@@ -19,6 +19,23 @@ from stemboard.registry import architecture
 # Tests that import onnxruntime themselves switch its telemetry off, as stemboard does.
 os.environ["ORT_DISABLE_TELEMETRY"] = "1"
 
+# A safety net under "nothing reaches the internet": HTTP(S) from this process and every process
+# it starts goes through a proxy at a closed local port, except to the test servers on
+# 127.0.0.1. A test that forgot to serve a file fails at once instead of fetching the real one.
+# (The openDAW fixture gives npm :func:`registry_environment`: it installs from the registry.)
+CLOSED_PROXY = {
+    **dict.fromkeys(
+        ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"), "http://127.0.0.1:9"
+    ),
+    **dict.fromkeys(("no_proxy", "NO_PROXY"), "127.0.0.1,localhost"),
+}
+os.environ.update(CLOSED_PROXY)
+
+
+def registry_environment() -> dict[str, str]:
+    """This process's environment without the closed proxy: for a package registry."""
+    return {key: value for key, value in os.environ.items() if key not in CLOSED_PROXY}
+
 
 @pytest.fixture(scope="session", autouse=True)
 def private_cache(tmp_path_factory):

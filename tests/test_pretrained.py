@@ -365,7 +365,7 @@ def test_export_binds_a_checkpoint_without_torch_and_says_it_is_unverified(
 
 
 @pytest.mark.slow
-def test_the_default_model_without_torch_is_the_torch_export_byte_for_byte(
+def test_the_high_bundle_without_torch_is_the_torch_export_byte_for_byte(
     high_checkpoint, high_export, server, tmp_path
 ):
     """The shipped `high` graph, bound to a full-size checkpoint fetched from the local server by
@@ -387,7 +387,8 @@ def test_the_default_model_without_torch_is_the_torch_export_byte_for_byte(
             record.files[0], url={url!r}, size={data_path.stat().st_size},
             sha256={sha256_file(data_path)!r},
         ),))
-        sys.exit(cli.main(["separate", {str(song)!r}, "-o", "stems", "--bit-depth", "32"]))
+        sys.exit(cli.main(["separate", {str(song)!r}, "-o", "stems", "--bit-depth", "32",
+                           "--model", name]))
     """
     cache = tmp_path / "cache"
     done = _without_torch(tmp_path, script, {"STEMBOARD_CACHE": str(cache)})

@@ -72,5 +72,5 @@ def test_exportable_model_computes_the_same_function():
 
 
 def test_make_exportable_refuses_other_modules():
-    with pytest.raises(TypeError, match="HDemucs"):
+    with pytest.raises(TypeError, match="expected a Hybrid Demucs model, got Linear"):
         make_exportable(torch.nn.Linear(2, 2))

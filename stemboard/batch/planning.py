@@ -30,7 +30,12 @@ from stemboard.batch.ray_engine import import_ray
 from stemboard.batch.work import Task, Work, planned_outputs
 from stemboard.digest import sha256_file
 from stemboard.errors import InvalidValueError
-from stemboard.graph.preset_model import LATER_MODEL_KEYS, Preset, preset_to_dict
+from stemboard.graph.preset_model import (
+    LATER_MODEL_KEYS,
+    OutputSettings,
+    Preset,
+    preset_to_dict,
+)
 from stemboard.graph.preset_parse import check_preset_sources
 from stemboard.graph.presets import read_preset
 from stemboard.model_format import ModelInfo, read_file_metadata
@@ -87,10 +92,10 @@ def plan_batch(
 
     The options are a :class:`~stemboard.batch.options.BatchOptions`, or its fields as keywords:
     ``preset`` or ``stems``, ``model``, ``device``, ``precision``, ``shifts``, ``seed``,
-    ``format``, ``bit_depth``, ``clip_mode``, ``engine``, ``address``, ``workers``,
-    ``gpus_per_worker``, ``retries``, ``overwrite``, ``allow_external_plugins``. Every track,
-    manifest presets included, runs on the one model (default the preset's, else
-    ``hdemucs_high_musdb_plus``).
+    ``format``, ``bit_depth``, ``clip_mode``, ``sessions``, ``session_chains``, ``engine``,
+    ``address``, ``workers``, ``gpus_per_worker``, ``retries``, ``overwrite``,
+    ``allow_external_plugins``. Every track, manifest presets included, runs on the one model
+    (default the preset's, else ``hdemucs_high_musdb_plus``).
     """
     options = _options(options, keywords)
     if options.engine == "ray":
@@ -210,12 +215,23 @@ def _plan_tracks(
     return tuple(tracks)
 
 
+LEDGER_DEFAULT_NAME = "hdemucs_high_musdb_plus"
+"""The model name a render's hash records for the default model: the default of the releases
+whose ledgers it must match (before `htdemucs` became the default). Which model ran is in the
+ledger as its file's sha256, so the name only keeps those hashes."""
+
+
 def options_hash(work: Work, preset: Preset | None, outputs: OutputPlan) -> str:
     """What a track's files depend on besides the input and the model, as a sha256.
 
     A render's is its preset, with the precision, shifts and seed that run; a separation's
     has them where they are not the defaults. Ledgers written by earlier releases hold the
     same hashes for the same options, so a run after an upgrade skips what they have done.
+
+    Which DAW sessions a track writes is not in it: they are files like the others, so a
+    session kind asked for later is a file missing from a track that is done, and only it is
+    made (see :class:`~stemboard.batch.run_state.RunState`). How the sessions carry the
+    chains is, when it is not the default (``dry`` sessions hold other audio).
     """
     if preset is None:
         settings, defaults = work.node.applied(), NodeSettings()
@@ -224,12 +240,20 @@ def options_hash(work: Work, preset: Preset | None, outputs: OutputPlan) -> str:
             if getattr(settings, key) != getattr(defaults, key):
                 described[key] = getattr(settings, key)
     else:
-        runs = dataclasses.replace(preset, model=work.node.applied(preset.model))
+        files = dataclasses.replace(
+            preset.outputs, sessions=[], session_chains=OutputSettings().session_chains
+        )
+        model = work.node.applied(preset.model)
+        if model.name == DEFAULT_MODEL:  # the model itself is told by its file's sha256
+            model = dataclasses.replace(model, name=LEDGER_DEFAULT_NAME)
+        runs = dataclasses.replace(preset, model=model, outputs=files)
         described = {
             "render": preset_to_dict(runs),
             "files": list(outputs.names),
             "overlap": runs.model.overlap,
         }
+        if outputs.sessions and outputs.session_chains != files.session_chains:
+            described["session_chains"] = outputs.session_chains
     described.update(format=dataclasses.asdict(outputs.format))
     text = json.dumps(described, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()

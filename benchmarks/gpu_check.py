@@ -1,7 +1,8 @@
 """Every check the GPU machine must show (shared/gpu.md), for each model configuration, in one run.
 
 How to run it on the GPU machine (Python 3.12, torch with CUDA; onnxruntime-gpu and pedalboard
-installed from the wheels carried there, as shared/gpu.md shows)::
+installed from the wheels carried there, as shared/gpu.md shows, and for the demucs v4 configs
+the pure-Python wheels of demucs 4.1.0, einops and julius, installed with ``--no-deps``)::
 
     export PYTHONPATH=/tmp/site:$PWD      # the carried wheels, then this checkout
     python3 benchmarks/gpu_check.py                              # configs high,htdemucs

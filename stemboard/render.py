@@ -62,7 +62,7 @@ from stemboard.graph.preset_model import OutputSettings
 from stemboard.graph.presets import load_graph
 from stemboard.node.contracts import Separator, Stream, whole
 from stemboard.node.stream import Normalisation, TrackStatistics
-from stemboard.templates import DEFAULT_TEMPLATE, check_template, output_path
+from stemboard.templates import DEFAULT_TEMPLATE, check_inside, check_template, output_path
 
 MAX_INPUT_CHANNELS = 2
 
@@ -194,10 +194,16 @@ class OutputPlan:
     format: OutputFormat
     template: str = DEFAULT_TEMPLATE
     preset: str = ""
+    sessions: tuple[str, ...] = ()
+    session_chains: str = "printed"
 
     def __post_init__(self) -> None:
-        if not self.names:
-            raise InvalidValueError("nothing to write: no mix, stems or buses selected")
+        from stemboard.sessions.writing import check_chains, check_session_kinds
+
+        object.__setattr__(self, "sessions", check_session_kinds(self.sessions))
+        check_chains(self.session_chains)
+        if not self.names and not self.sessions:
+            raise InvalidValueError("nothing to write: no mix, stems, buses or sessions selected")
         object.__setattr__(self, "names", tuple(self.names))
         checked = check_template(self.template, self.format.format, len(self.names))
         object.__setattr__(self, "template", checked)
@@ -230,8 +236,11 @@ class OutputPlan:
         preset: str = "",
         *,
         clip_mode: str | None = None,
+        sessions: Sequence[str] | None = None,
+        session_chains: str | None = None,
     ) -> OutputPlan:
-        """A graph's files, as a preset's ``outputs`` name them (``clip_mode`` overrides its)."""
+        """A graph's files, as a preset's ``outputs`` name them (``clip_mode`` overrides its;
+        ``sessions`` and ``session_chains`` too)."""
         names = outputs.file_names(sources)
         buses = list(buses)
         known = {MIX, *sources, *buses}
@@ -246,14 +255,31 @@ class OutputPlan:
             outputs.bit_depth,
             clip_mode=clip_mode if clip_mode is not None else outputs.clip_mode,
         )
-        return cls(tuple(names), format, outputs.template, preset)
+        return cls(
+            tuple(names),
+            format,
+            outputs.template,
+            preset,
+            tuple(outputs.sessions if sessions is None else sessions),
+            outputs.session_chains if session_chains is None else session_chains,
+        )
 
     def targets(self, path: Path, out_dir: Path) -> dict[Hashable, Path]:
-        """The files ``path`` renders to in ``out_dir``, by output name."""
+        """The files ``path`` renders to in ``out_dir``, by output name; a session's file is
+        keyed ``session:<kind>`` (:func:`session_key`) and lies in ``out_dir/<track>/``, named
+        after the preset."""
         fields = {"track": path.stem, "ext": self.format.format, "preset": self.preset}
-        return {
+        targets: dict[Hashable, Path] = {
             name: output_path(out_dir, self.template, name=name, **fields) for name in self.names
         }
+        if self.sessions:
+            from stemboard.sessions.writing import session_files
+
+            folder = output_path(out_dir, "{track}/{name}", track=path.stem, name="session")
+            found = session_files(folder.parent, self.preset or "session", self.sessions)
+            for kind, target in found.items():
+                targets[session_key(kind)] = check_inside(out_dir, target)
+        return targets
 
 
 class RenderJob:
@@ -348,6 +374,7 @@ class RenderJob:
                         )
                     )
                     for key, target in track.targets.items()
+                    if not _is_session(key)
                 }
                 stream = self._open(info.sample_rate, info.channels, statistics.result())
                 done = 0
@@ -359,6 +386,7 @@ class RenderJob:
                     if progress is not None:
                         progress(min(1.0, done / expected))
                 _write(writers, stream.finish())
+                self._complete(stream, track, info.sample_rate, files)
         except BaseException:
             for folder in made:
                 with contextlib.suppress(OSError):
@@ -374,6 +402,25 @@ class RenderJob:
         """A stream for one track: ``push([channels, n])`` and ``finish()`` return
         ``{output key: [channels, m]}``."""
         raise NotImplementedError
+
+    def _complete(
+        self, stream: Stream, track: Track, sample_rate: float, files: AtomicFiles
+    ) -> None:
+        """Write what the stream's audio files do not hold (a graph's DAW sessions) into
+        ``files``, committed with them."""
+
+
+SESSION_KEY = "session:"
+
+
+def session_key(kind: str) -> str:
+    """The output key of a track's session of ``kind``: ``session:rpp`` (a colon, which no
+    bus name holds, keeps it apart from the graph's outputs)."""
+    return SESSION_KEY + kind
+
+
+def _is_session(key: Hashable) -> bool:
+    return isinstance(key, str) and key.startswith(SESSION_KEY)
 
 
 def _missing_folders(targets: Iterable[Path]) -> list[Path]:
@@ -430,7 +477,9 @@ class _Named:
 
 class GraphRender(RenderJob):
     """A graph's mix, processed stems and buses into files, as its preset says (a graph without
-    a preset writes its mix as ``out/<track>/mix.wav``)."""
+    a preset writes its mix as ``out/<track>/mix.wav``), and the DAW sessions it asks for
+    (``sessions`` and ``session_chains`` override the preset's; see :mod:`stemboard.sessions`).
+    """
 
     def __init__(
         self,
@@ -438,13 +487,23 @@ class GraphRender(RenderJob):
         outputs: OutputSettings | None = None,
         *,
         clip_mode: str | None = None,
+        sessions: Sequence[str] | None = None,
+        session_chains: str | None = None,
     ):
         preset = getattr(graph, "preset", None)
         if outputs is None:
             outputs = preset.outputs if preset is not None else OutputSettings()
         name = preset.name if preset is not None else ""
         super().__init__(
-            OutputPlan.of_graph(outputs, graph.sources, graph.buses, name, clip_mode=clip_mode)
+            OutputPlan.of_graph(
+                outputs,
+                graph.sources,
+                graph.buses,
+                name,
+                clip_mode=clip_mode,
+                sessions=sessions,
+                session_chains=session_chains,
+            )
         )
         self.graph = graph
 
@@ -455,7 +514,62 @@ class GraphRender(RenderJob):
     def _open(
         self, sample_rate: float, channels: int, normalisation: Normalisation
     ) -> Stream[Mapping[Hashable, np.ndarray]]:
-        return self.graph.open_stream(sample_rate, channels=channels, normalisation=normalisation)
+        if not self.outputs.sessions:
+            return self.graph.open_stream(
+                sample_rate, channels=channels, normalisation=normalisation
+            )
+        # A session needs the separated stems: separate once, keep them, feed the graph.
+        node = self.graph.separator
+        stems = node.open_stream(sample_rate, channels=2, normalisation=normalisation)
+        graph = self.graph.open_stream(sample_rate, channels=channels, separated=True)
+        return _KeepingStems(stems, graph)
+
+    def _complete(
+        self, stream: Stream, track: Track, sample_rate: float, files: AtomicFiles
+    ) -> None:
+        if not self.outputs.sessions:
+            return
+        from stemboard.sessions.writing import write_session
+
+        targets = {
+            key.removeprefix(SESSION_KEY): path
+            for key, path in track.targets.items()
+            if _is_session(key)
+        }
+        if not targets:  # a batch making a track's other missing files only
+            return
+        write_session(
+            self.graph,
+            stream.stems(),
+            sample_rate,
+            next(iter(targets.values())).parent,
+            list(targets),
+            name=self.outputs.preset or "session",
+            chains=self.outputs.session_chains,
+            files=files,
+        )
+
+
+class _KeepingStems:
+    """A node stream feeding a graph stream, keeping every separated block for a session."""
+
+    def __init__(self, stems: Stream[np.ndarray], graph: Stream[Mapping[str, np.ndarray]]):
+        self.node, self.graph = stems, graph
+        self.kept: list[np.ndarray] = []
+
+    def push(self, block: np.ndarray) -> Mapping[str, np.ndarray]:
+        stems = self.node.push(match_channels(block, 2))
+        self.kept.append(stems)
+        return self.graph.push(stems)
+
+    def finish(self) -> Mapping[str, np.ndarray]:
+        stems = self.node.finish()
+        self.kept.append(stems)
+        return whole(self.graph, stems)
+
+    def stems(self) -> np.ndarray:
+        """Every separated stem of the track, ``[sources, 2, samples]``."""
+        return np.concatenate(self.kept, axis=-1)
 
 
 class SeparationAndRender(RenderJob):

@@ -38,6 +38,7 @@ LAYERS = {
     "stemboard.evaluation": 2,
     "stemboard.graph": 3,
     "stemboard.render": 4,
+    "stemboard.sessions": 4,
     "stemboard.models": 4,
     "stemboard.batch": 5,
     "stemboard.demo": 5,

@@ -19,7 +19,9 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import zipfile
 from pathlib import Path
+from xml.etree import ElementTree
 
 import numpy as np
 import pytest
@@ -531,6 +533,51 @@ def test_an_export_writes_what_stemboard_render_writes_with_the_saved_preset(
         assert np.array_equal(ours_audio, their_audio), file["name"]
         assert np.abs(ours_audio).max() > 0.001
     assert "no file 2" in error_of(client.get(f"/api/exports/{job['id']}/2"), 404)
+
+
+def test_an_export_writes_the_daw_sessions_ticked_as_stemboard_render_writes_them(
+    client, studio, song, tmp_path, capsys
+):
+    track_id = opened(client, song)
+    outputs = {"mix": False, "sessions": ["dawproject", "rpp"], "session_chains": "dry"}
+    data = {**PRESET, "buses": {"rhythm": {"inputs": ["drums", "bass"]}}, "outputs": outputs}
+    answer = client.post(f"/api/tracks/{track_id}/export", json={"preset": data})
+    assert answer.status_code == 202, answer.text
+    job = wait_for(client, f"/api/jobs/{answer.json()['id']}")
+    assert job["state"] == "done", job
+    assert [f["name"] for f in job["files"]] == ["session:dawproject", "session:rpp"]
+    folder = studio.out_dir / "song"
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "studio_test-media",
+        "studio_test.dawproject",
+        "studio_test.rpp",
+    ]
+    dawproject = zipfile.ZipFile(folder / "studio_test.dawproject")
+    project = ElementTree.fromstring(dawproject.read("project.xml"))
+    (rhythm,) = [t for t in project.iter("Track") if t.get("name") == "rhythm"]
+    assert rhythm.get("contentType") == "tracks"
+    assert [t.get("name") for t in rhythm.findall("Track")] == ["drums", "bass"]
+    (drums,) = [t for t in project.iter("Track") if t.get("name") == "drums"]
+    assert [d.tag for d in drums.findall("Channel/Devices/*")] == ["Equalizer"]  # dry: its shelf
+    answer = client.get(f"/api/exports/{job['id']}/0")
+    assert answer.content == (folder / "studio_test.dawproject").read_bytes()
+
+    saved = client.post("/api/presets/save", json={"preset": data, "filename": "sessions"})
+    assert "sessions:" in saved.json()["yaml"]
+    rendered = tmp_path / "rendered"
+    code = cli.main(["render", saved.json()["path"], str(song), "-o", str(rendered)])
+    assert code == 0, capsys.readouterr().err
+    theirs = rendered / "song"
+    assert (folder / "studio_test.rpp").read_text() == (theirs / "studio_test.rpp").read_text()
+    media = sorted(p.name for p in (theirs / "studio_test-media").iterdir())
+    assert media == ["bass.wav", "drums.wav", "other.wav", "vocals.wav"]
+    for name in media:
+        ours = (folder / "studio_test-media" / name).read_bytes()
+        assert ours == (theirs / "studio_test-media" / name).read_bytes(), name
+    their_project = zipfile.ZipFile(theirs / "studio_test.dawproject")
+    assert dawproject.namelist() == their_project.namelist()
+    for name in dawproject.namelist():
+        assert dawproject.read(name) == their_project.read(name), name
 
 
 def test_closing_the_studio_cancels_an_export_and_leaves_no_file(tmp_path, identity_model):

@@ -1,5 +1,6 @@
-"""The studio in a real browser: open a song, mute a stem, add an effect, preview, save and
-export; the saved preset renders with ``stemboard render`` to exactly the exported file.
+"""The studio in a real browser: open a song, mute a stem, add an effect, preview, tick a
+DAWproject session, save and export; the saved preset renders with ``stemboard render`` to
+exactly the exported files.
 
 Playwright drives Debian's Chromium (``apt-get install chromium``); nothing is downloaded, and
 the test is skipped where either is missing. The studio runs as ``stemboard studio`` on
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -163,6 +165,7 @@ def test_a_preset_built_in_the_page_renders_to_the_exported_file(browser, studio
             SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(SCREENSHOT), full_page=True)
 
+        page.check("#out-session-dawproject")
         page.fill("#preset-name", "browser_test")
         page.click("#save-preset")
         page.locator("#saved-path").filter(has_text="browser_test.yaml").wait_for()
@@ -179,6 +182,7 @@ def test_a_preset_built_in_the_page_renders_to_the_exported_file(browser, studio
     data = yaml.safe_load(saved.read_text(encoding="utf-8"))
     assert data["stems"]["vocals"]["mute"] is True
     assert [effect["plugin"] for effect in data["stems"]["drums"]["chain"]] == ["Reverb"]
+    assert data["outputs"]["sessions"] == ["dawproject"]
 
     exported = sorted(p.relative_to(studio.out) for p in studio.out.rglob("*.wav"))
     assert exported, f"the export wrote no WAV into {studio.out}"
@@ -197,3 +201,9 @@ def test_a_preset_built_in_the_page_renders_to_the_exported_file(browser, studio
         assert our_rate == their_rate
         assert ours.shape == theirs.shape and np.array_equal(ours, theirs), name
         assert np.abs(ours).max() > 0.01, f"{name} is silent"
+    sessions = sorted(p.relative_to(studio.out) for p in studio.out.rglob("*.dawproject"))
+    assert sessions == [Path("mixture/browser_test.dawproject")]
+    ours, theirs = (zipfile.ZipFile(folder / sessions[0]) for folder in (studio.out, rendered_dir))
+    assert ours.namelist() == theirs.namelist()
+    for name in ours.namelist():
+        assert ours.read(name) == theirs.read(name), name

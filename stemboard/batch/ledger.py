@@ -7,8 +7,9 @@ its status (``pending``, ``running``, ``done``, ``failed``), the attempts, the l
 the wall time, the audio seconds and the output files.
 
 A track is *done* for a new run when its row is ``done`` with the same three hashes and every
-output file still exists; anything else renders it again (a row whose list of files is not
-readable included). Opening the ledger takes the output folder's lock
+file the run plans for it exists; one whose files are not all there makes only the missing
+ones (:class:`~stemboard.batch.run_state.RunState`); anything else renders it again (a row
+whose list of files is not readable included). Opening the ledger takes the output folder's lock
 (:mod:`stemboard.batch.folder_lock`), held until it is closed, so one run at a time writes
 there. A file that is not a stemboard ledger, a ledger that cannot be written, or an SQLite
 error on the way is a :class:`LedgerError` in one line.
@@ -89,15 +90,6 @@ class Row:
     wall_seconds: float | None
     audio_seconds: float | None
     outputs: tuple[str, ...]
-
-    def done_for(self, key: Key) -> bool:
-        """Done with exactly this key, and every output still there."""
-        return (
-            self.status == "done"
-            and self.key == key
-            and bool(self.outputs)
-            and all(Path(path).is_file() for path in self.outputs)
-        )
 
 
 class Ledger:

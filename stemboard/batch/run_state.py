@@ -9,6 +9,7 @@ workers, record what comes back, abandon what still runs when the batch stops.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import signal
 import threading
@@ -16,14 +17,17 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from stemboard.atomic import remove_leftovers
 from stemboard.batch.engines import Engine, Finished
 from stemboard.batch.ledger import Key, Ledger, LedgerError
 from stemboard.batch.planning import BatchPlan, PlannedTrack
 from stemboard.batch.report import BatchReport, TrackReport
-from stemboard.batch.work import Failed, Rendered
+from stemboard.batch.work import Failed, Rendered, Task
 from stemboard.digest import sha256_file
+from stemboard.render import SESSION_KEY
+from stemboard.sessions.writing import companion_folders
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,7 @@ class RunState:
         self.plan, self.ledger, self.progress = plan, ledger, progress
         self.entries = [TrackReport(track.input, "stopped") for track in plan.tracks]
         self.todo: deque[int] = deque()
+        self.partial: dict[int, Task] = {}  # tracks to do in part: the task of their missing files
         self.running: set[int] = set()
         self.started = time.perf_counter()
 
@@ -97,20 +102,27 @@ class RunState:
         return bool(self.todo or self.running)
 
     def sort_out(self) -> None:
-        """Each track is refused (not a regular file), skipped (done before) or to do."""
+        """Each track is refused (not a regular file), skipped (done before), to do only in
+        part (done before, but some of its files are missing) or to do."""
         for index, track in enumerate(self.plan.tracks):
             if track.item.problem is not None:
                 self.ledger.pending(self._key(track, -1), 0)
                 self._fail(index, track.item.problem)
-            elif not self.plan.options.overwrite and self._skipped(index, track):
                 continue
-            else:
-                size, mtime_ns = _size_and_time(track.input)
-                self.ledger.pending(self._key(track, size), mtime_ns)
-                self.todo.append(index)
+            missing = None if self.plan.options.overwrite else self._missing(index, track)
+            if missing == ():
+                continue
+            if missing is not None:
+                self.partial[index] = dataclasses.replace(track.task, targets=missing)
+            size, mtime_ns = _size_and_time(track.input)
+            self.ledger.pending(self._key(track, size), mtime_ns)
+            self.todo.append(index)
 
-    def _skipped(self, index: int, track: PlannedTrack) -> bool:
-        """Whether the ledger has the track done from this very input, model and options.
+    def _missing(self, index: int, track: PlannedTrack) -> tuple[tuple[str, str], ...] | None:
+        """The files left to make of a track the ledger has done from this very input, model
+        and options: none (then it is skipped), or those missing — a file deleted since, or a
+        DAW session asked for since (its kind is no option of the hash). None when the track
+        is to be rendered whole.
 
         The input's sha256 is read from the ledger while the file's size and modification
         time are unchanged (a million files are not read again to be skipped); a file whose
@@ -119,17 +131,22 @@ class RunState:
         """
         row = self.ledger.get(track.input)
         size, mtime_ns = _size_and_time(track.input)
-        if row is None or row.status != "done" or row.key.size != size:
-            return False
+        if row is None or row.status != "done" or not row.outputs or row.key.size != size:
+            return None
         digest = row.key.input_sha256
         if row.mtime_ns != mtime_ns:
             try:
                 digest = sha256_file(track.item.input)
             except OSError:
-                return False
+                return None
         key = self._key(track, size, digest)
-        if not row.done_for(key):
-            return False
+        if row.key != key:
+            return None
+        missing = tuple(
+            (name, path) for name, path in track.task.targets if not _present(name, Path(path))
+        )
+        if missing:
+            return missing
         self.ledger.seen(key, mtime_ns)
         self.entries[index] = TrackReport(
             track.input,
@@ -140,7 +157,7 @@ class RunState:
             row.audio_seconds,
             list(row.outputs),
         )
-        return True
+        return ()
 
     def _key(self, track: PlannedTrack, size: int, input_sha256: str = "") -> Key:
         return Key(track.input, size, input_sha256, track.model_sha256, track.options_sha256)
@@ -154,7 +171,7 @@ class RunState:
             self.ledger.start(track.input)
             self.entries[index].attempts += 1
             self.running.add(index)
-            engine.submit(index, track.task)
+            engine.submit(index, self.partial.get(index, track.task))
 
     def record(self, finished: Finished) -> None:
         """What came back: done, failed for good, or lost (tried again while attempts last)."""
@@ -162,16 +179,18 @@ class RunState:
         self.running.discard(index)
         track, entry = self.plan.tracks[index], self.entries[index]
         if isinstance(outcome, Rendered):
+            # a track made in part has all its files now, those made before included
+            outputs = tuple(path for _, path in track.task.targets)
             self.ledger.finish(
                 track.input,
-                outcome.outputs,
+                outputs,
                 outcome.wall_seconds,
                 outcome.audio_seconds,
                 outcome.input_sha256,
             )
             entry.status, entry.error = "done", None
             entry.wall_seconds, entry.audio_seconds = outcome.wall_seconds, outcome.audio_seconds
-            entry.outputs = list(outcome.outputs)
+            entry.outputs = list(outputs)
         elif isinstance(outcome, Failed):
             self._fail(index, outcome.reason)
         else:
@@ -242,6 +261,18 @@ def _size_and_time(path: str) -> tuple[int, int]:
     return stat.st_size, stat.st_mtime_ns
 
 
+def _present(name: str, target: Path) -> bool:
+    """Whether output ``name``'s file is there (with the folder a REAPER session comes with)."""
+    return target.is_file() and all(folder.is_dir() for folder in _companions(name, target))
+
+
+def _companions(name: str, target: Path) -> tuple[Path, ...]:
+    if not name.startswith(SESSION_KEY):
+        return ()
+    return companion_folders(name.removeprefix(SESSION_KEY), target)
+
+
 def _remove_leftovers(track: PlannedTrack) -> None:
-    for target in track.targets:
-        remove_leftovers(target)
+    for name, path in track.task.targets:
+        for target in (Path(path), *_companions(name, Path(path))):
+            remove_leftovers(target)

@@ -10,6 +10,7 @@ from stemboard.cli import node_options
 from stemboard.cli.options import (
     add_clip_mode,
     add_external_plugins,
+    add_session_options,
     comma_list,
     number,
     positive_int,
@@ -71,6 +72,7 @@ def add(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--report", metavar="FILE", help="also write the report as JSON")
     parser.add_argument("--overwrite", action="store_true", help="render every track again")
     add_external_plugins(parser)
+    add_session_options(parser)
     parser.set_defaults(run=run)
 
 
@@ -106,6 +108,8 @@ def run(args: argparse.Namespace) -> int:
             format=args.format,
             bit_depth=args.bit_depth,
             clip_mode=args.clip_mode,
+            sessions=tuple(args.session or ()),
+            session_chains=args.session_chains,
             overwrite=args.overwrite,
             allow_external_plugins=args.allow_external_plugins,
             log=lambda line: say(line, sys.stderr),

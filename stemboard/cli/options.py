@@ -54,6 +54,26 @@ def add_external_plugins(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_session_options(parser: argparse.ArgumentParser) -> None:
+    """``--session KIND`` (repeatable, added to a preset's ``outputs.sessions``) and
+    ``--session-chains printed|dry`` (over its ``outputs.session_chains``)."""
+    from stemboard.graph.preset_model import SESSION_CHAINS, SESSION_KINDS
+
+    parser.add_argument(
+        "--session",
+        action="append",
+        choices=SESSION_KINDS,
+        metavar="|".join(SESSION_KINDS),
+        help="also write a DAW session of each track (repeat for both; adds to the preset's)",
+    )
+    parser.add_argument(
+        "--session-chains",
+        choices=SESSION_CHAINS,
+        help="printed: chains rendered into the session's audio (the default); dry: the dry "
+        "stems, with the chains left to the DAW",
+    )
+
+
 def add_output_switches(parser: argparse.ArgumentParser, default: object = argparse.SUPPRESS):
     """``-v`` and ``-q``, before the command or after it (there they are SUPPRESSed when
     absent, so that they do not undo one given before)."""

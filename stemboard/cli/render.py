@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from stemboard.cli import node_options
-from stemboard.cli.options import add_clip_mode, add_external_plugins
+from stemboard.cli.options import add_clip_mode, add_external_plugins, add_session_options
 from stemboard.cli.output import UsageError
 from stemboard.cli.tracks import render_tracks
 from stemboard.errors import PresetError
@@ -29,6 +29,7 @@ def add(commands: argparse._SubParsersAction) -> None:
     add_clip_mode(parser, None)
     parser.add_argument("--overwrite", action="store_true", help="replace existing files")
     add_external_plugins(parser)
+    add_session_options(parser)
     parser.set_defaults(run=run)
 
 
@@ -48,5 +49,13 @@ def run(args: argparse.Namespace) -> int:
         )
     except PresetError as error:  # nothing can run: as for a bad option (and as batch says)
         raise UsageError(str(error)) from None
-    job = GraphRender(graph, clip_mode=args.clip_mode)
+    sessions = None
+    if args.session:  # added to the preset's (each kind once: OutputPlan checks them)
+        sessions = [*graph.preset.outputs.sessions, *args.session]
+    try:
+        job = GraphRender(
+            graph, clip_mode=args.clip_mode, sessions=sessions, session_chains=args.session_chains
+        )
+    except ValueError as error:
+        raise UsageError(str(error)) from None
     return render_tracks(job, args.inputs, args.out, overwrite=args.overwrite, quiet=args.quiet)

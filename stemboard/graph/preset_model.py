@@ -22,6 +22,13 @@ SCHEMA_VERSION = 1
 VERSION_KEY = "stemboard_preset"
 ALL = "all"
 """``outputs.stems: all`` writes every stem the model has."""
+SESSION_KINDS = ("dawproject", "rpp")
+"""The DAW sessions a render can write: DAWproject (Bitwig, Studio One, Cubase, ...) and
+REAPER's ``.rpp`` (see :mod:`stemboard.sessions`)."""
+SESSION_CHAINS = ("printed", "dry")
+"""How a session carries the chains: rendered into the audio, or left to the DAW."""
+LATER_OUTPUT_KEYS = ("sessions", "session_chains")
+"""``outputs:`` keys a file holds only when they are not at their default."""
 LATER_MODEL_KEYS = ("precision", "shifts", "seed")
 """``model:`` keys a file holds only when they are not at their default, so that a preset
 that does not use them reads as it did before they existed."""
@@ -56,7 +63,9 @@ class BusSettings:
 
 @dataclass
 class OutputSettings:
-    """The files a render writes: the mix, stems (a list or ``"all"``), buses, and their format."""
+    """The files a render writes: the mix, stems (a list or ``"all"``), buses, and their format;
+    and the DAW sessions (``sessions``, each a :data:`SESSION_KINDS`) with their chains
+    (``session_chains``, one of :data:`SESSION_CHAINS`)."""
 
     mix: bool = True
     stems: list[str] | str = field(default_factory=list)
@@ -65,6 +74,8 @@ class OutputSettings:
     bit_depth: int = 24
     template: str = DEFAULT_TEMPLATE
     clip_mode: str = DEFAULT_CLIP_MODE
+    sessions: list[str] = field(default_factory=list)
+    session_chains: str = SESSION_CHAINS[0]
 
     def file_names(self, sources: Sequence[str]) -> list[str]:
         """The ``{name}`` of every file written: ``"mix"``, then stems, then buses."""
@@ -124,5 +135,9 @@ def preset_to_dict(preset: Preset) -> dict:
         data["master"] = [dict(spec) for spec in preset.master]
     if preset.tail_seconds:
         data["tail_seconds"] = preset.tail_seconds
-    data["outputs"] = dataclasses.asdict(preset.outputs)
+    outputs = dataclasses.asdict(preset.outputs)
+    later = _changed(preset.outputs)
+    data["outputs"] = {
+        key: value for key, value in outputs.items() if key not in LATER_OUTPUT_KEYS or key in later
+    }
     return data

@@ -35,6 +35,8 @@ from stemboard.graph.effects import check_spec
 from stemboard.graph.preset_model import (
     ALL,
     SCHEMA_VERSION,
+    SESSION_CHAINS,
+    SESSION_KINDS,
     VERSION_KEY,
     BusSettings,
     OutputSettings,
@@ -69,7 +71,17 @@ _TOP_KEYS = (
 _MODEL_KEYS = ("name", "device", "overlap", "batch_size", "precision", "shifts", "seed", "fp16")
 _STEM_KEYS = ("chain", "gain_db", "pan", "mute", "solo")
 _BUS_KEYS = ("inputs", "chain", "gain_db", "pan", "mute")
-_OUTPUT_KEYS = ("mix", "stems", "buses", "format", "bit_depth", "template", "clip_mode")
+_OUTPUT_KEYS = (
+    "mix",
+    "stems",
+    "buses",
+    "format",
+    "bit_depth",
+    "template",
+    "clip_mode",
+    "sessions",
+    "session_chains",
+)
 
 
 def _error(where: str, message: str) -> PresetError:
@@ -288,10 +300,28 @@ def _outputs(value: Any, buses: Mapping[str, BusSettings]) -> OutputSettings:
         ),
         template=fields.get("template", defaults.template),
         clip_mode=check_clip_mode(clip_mode),
+        sessions=_sessions(fields.get("sessions", defaults.sessions)),
+        session_chains=_choice(
+            fields.get("session_chains", defaults.session_chains),
+            "outputs.session_chains",
+            "session chains",
+            SESSION_CHAINS,
+        ),
     )
-    if not outputs.mix and not outputs.stems and not outputs.buses:
-        raise _error("outputs", "nothing to write: set mix: true, or list stems or buses")
+    if not (outputs.mix or outputs.stems or outputs.buses or outputs.sessions):
+        raise _error("outputs", "nothing to write: set mix: true, or list stems, buses or sessions")
     return outputs
+
+
+def _sessions(value: Any) -> list[str]:
+    kinds = _name_list(value, "outputs.sessions", f"session kinds ({', '.join(SESSION_KINDS)})")
+    for index, kind in enumerate(kinds):
+        if kind not in SESSION_KINDS:
+            raise _error(
+                f"outputs.sessions[{index}]",
+                f"unknown session kind {kind!r} (choose from: {', '.join(SESSION_KINDS)})",
+            )
+    return kinds
 
 
 def _name(value: Any) -> str:

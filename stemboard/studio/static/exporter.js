@@ -1,4 +1,4 @@
-// exporter.js: what an export writes (the preset's outputs and tail) and the export job: start it, follow it, list its files.
+// exporter.js: what an export writes (the preset's outputs, its DAW sessions and tail) and the export job: start it, follow it, list its files.
 
 import { getJSON, postJSON, trackPath } from "./api.js";
 import { element } from "./dom.js";
@@ -8,6 +8,8 @@ import { reporting, showError } from "./message.js";
 const POLL_MS = 300;
 /** outputs.stems may say "all" instead of listing every stem. */
 const ALL = "all";
+/** A preset without outputs.session_chains prints the chains into the session's audio. */
+const PRINTED = "printed";
 
 const $ = (id) => document.getElementById(id);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -21,9 +23,12 @@ export class ExportPanel {
       mix: $("out-mix"), stems: $("out-stems"), buses: $("out-buses"), format: $("out-format"),
       tail: $("tail-seconds"), template: $("out-template"), button: $("export"),
       status: $("export-status"), files: $("export-files"),
+      sessions: [...document.querySelectorAll(".out-session")], chains: $("out-session-chains"),
     };
     this.el.mix.addEventListener("change", () => session.setOutputs({ mix: this.el.mix.checked }));
     this.el.format.addEventListener("change", () => session.setOutputs({ format: this.el.format.value }));
+    for (const box of this.el.sessions) box.addEventListener("change", () => this.pickSessions());
+    this.el.chains.addEventListener("change", () => session.setOutputs({ session_chains: this.el.chains.value }));
     this.el.tail.addEventListener("change", () => {
       const seconds = this.el.tail.valueAsNumber;
       if (seconds >= 0) session.setTail(seconds);
@@ -57,6 +62,9 @@ export class ExportPanel {
       this.el.format.append(element("option", { value: outputs.format }, outputs.format));
     }
     this.el.format.value = outputs.format;
+    const sessions = outputs.sessions ?? [];
+    for (const box of this.el.sessions) box.checked = sessions.includes(box.dataset.session);
+    this.el.chains.value = outputs.session_chains ?? PRINTED;
     this.el.tail.value = tail;
     this.el.template.textContent = outputs.template;
   }
@@ -69,6 +77,11 @@ export class ExportPanel {
   pickBuses() {
     const buses = [...this.el.buses.querySelectorAll(".out-bus:checked")].map((box) => box.dataset.bus);
     this.session.setOutputs({ buses });
+  }
+
+  pickSessions() {
+    const sessions = this.el.sessions.filter((box) => box.checked).map((box) => box.dataset.session);
+    this.session.setOutputs({ sessions });
   }
 
   show(job) {
